@@ -1,0 +1,31 @@
+#include "cli/commands.h"
+
+#include <fmt/core.h>
+
+#include <vector>
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "relax-rmrr: pass RMRR-locked PCI devices through to VMs without rebuilding the kernel.\n"
+      "Diagnose with `doctor`, build a livepatch for the running kernel with `build`, load it with `load`.",
+      "relax-rmrr"};
+  app.set_version_flag("--version", "relax-rmrr " RELAX_RMRR_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  std::vector<rr::cli::Command> commands{
+      rr::cli::add_dmar_command(app),
+      rr::cli::add_doctor_command(app),
+  };
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    // CLI11 exits 0 for --help/--version; usage errors become our "bad input" code.
+    return code == 0 ? 0 : 2;
+  }
+  for (auto& c : commands)
+    if (c.app->parsed()) return c.run();
+  return 2;
+}

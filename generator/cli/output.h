@@ -1,0 +1,30 @@
+// How every subcommand talks to the user: errors with a hint on stderr, progress on stderr, data on stdout.
+#pragma once
+
+#include "common/json.h"
+#include "common/result.h"
+
+#include <chrono>
+#include <string_view>
+
+namespace rr::cli {
+
+// Prints "relax-rmrr: error: ..." (and the hint) and returns the exit code the Error carries.
+int report_error(const Error& error);
+void warn(std::string_view message);
+void print_json(const Json& json);
+
+// One long step of a pipeline: "[2/7] compiling ... done in 6.8s" on stderr, silent with --quiet.
+class Progress {
+ public:
+  Progress(int total_steps, bool quiet) : total_(total_steps), quiet_(quiet) {}
+  void begin(std::string_view what);
+  double end();  // seconds the step took
+ private:
+  int total_;
+  int step_ = 0;
+  bool quiet_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace rr::cli

@@ -1,0 +1,112 @@
+#include "common/file.h"
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+
+namespace rr {
+
+namespace {
+struct FileCloser {
+  void operator()(FILE* f) const { std::fclose(f); }
+};
+using FilePtr = std::unique_ptr<FILE, FileCloser>;
+
+Error io_error(const std::filesystem::path& path, std::string_view what, int err) {
+  ExitCode code = (err == ENOENT) ? ExitCode::missing : (err == EACCES || err == EPERM) ? ExitCode::environment : ExitCode::bad_input;
+  return Error{fmt::format("cannot {} {}: {}", what, path.string(), std::strerror(err)), code, {}};
+}
+
+template <typename Out>
+Result<Out> read_whole(const std::filesystem::path& path, size_t max_size) {
+  FilePtr f(std::fopen(path.c_str(), "rb"));
+  if (!f) return io_error(path, "open", errno);
+  Out out;
+  // sysfs and procfs files report size 0: read in chunks rather than trusting stat.
+  char buf[1 << 16];
+  for (;;) {
+    size_t n = std::fread(buf, 1, sizeof buf, f.get());
+    if (n == 0) break;
+    if (out.size() + n > max_size)
+      return make_error(ExitCode::bad_input, "{} is larger than {} bytes", path.string(), max_size);
+    out.insert(out.end(), buf, buf + n);
+  }
+  if (std::ferror(f.get())) return io_error(path, "read", errno ? errno : EIO);
+  return out;
+}
+}  // namespace
+
+Result<Bytes> read_file_bytes(const std::filesystem::path& path, size_t max_size) {
+  return read_whole<Bytes>(path, max_size);
+}
+
+Result<std::string> read_file_text(const std::filesystem::path& path, size_t max_size) {
+  return read_whole<std::string>(path, max_size);
+}
+
+std::optional<std::string> read_attribute(const std::filesystem::path& path) {
+  auto r = read_file_text(path, 1 << 20);
+  if (!r) return std::nullopt;
+  return trim(*r);
+}
+
+Status write_file_text(const std::filesystem::path& path, std::string_view text) {
+  FilePtr f(std::fopen(path.c_str(), "wb"));
+  if (!f) return io_error(path, "create", errno);
+  if (std::fwrite(text.data(), 1, text.size(), f.get()) != text.size()) return io_error(path, "write", errno);
+  if (std::fflush(f.get()) != 0) return io_error(path, "write", errno);
+  return ok_status();
+}
+
+std::string trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\n' || s[b] == '\r')) ++b;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\n' || s[e - 1] == '\r' || s[e - 1] == '\0')) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+std::vector<std::string> split_lines(std::string_view s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t nl = s.find('\n', start);
+    if (nl == std::string_view::npos) nl = s.size();
+    out.emplace_back(s.substr(start, nl - start));
+    start = nl + 1;
+  }
+  return out;
+}
+
+std::vector<std::string> split_ws(std::string_view s) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
+    size_t b = i;
+    while (i < s.size() && !(s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
+    if (i > b) out.emplace_back(s.substr(b, i - b));
+  }
+  return out;
+}
+
+bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+std::optional<uint64_t> parse_uint(std::string_view s, int base) {
+  if (base == 0) {
+    if (starts_with(s, "0x") || starts_with(s, "0X")) {
+      s.remove_prefix(2);
+      base = 16;
+    } else {
+      base = 10;
+    }
+  }
+  if (s.empty()) return std::nullopt;
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+}  // namespace rr

@@ -1,0 +1,64 @@
+// Reading files and bounded little-endian byte views: no parser in this project reads past its input.
+#pragma once
+
+#include "common/result.h"
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace rr {
+
+using Bytes = std::vector<uint8_t>;
+
+// Whole file; an error names the path and errno text. max_size guards against reading /dev/zero-like files.
+Result<Bytes> read_file_bytes(const std::filesystem::path& path, size_t max_size = size_t{4} << 30);
+Result<std::string> read_file_text(const std::filesystem::path& path, size_t max_size = size_t{1} << 30);
+// sysfs/procfs attribute: trimmed text, or nullopt if it cannot be read.
+std::optional<std::string> read_attribute(const std::filesystem::path& path);
+Status write_file_text(const std::filesystem::path& path, std::string_view text);
+
+std::string trim(std::string_view s);
+std::vector<std::string> split_lines(std::string_view s);
+std::vector<std::string> split_ws(std::string_view s);
+bool starts_with(std::string_view s, std::string_view prefix);
+// Parses "0x1f", "1f" (when hex) or decimal; nullopt on anything else.
+std::optional<uint64_t> parse_uint(std::string_view s, int base = 0);
+
+// A bounds-checked window over bytes. Reads return nullopt past the end instead of reading further.
+class ByteView {
+ public:
+  ByteView() = default;
+  ByteView(const uint8_t* data, size_t size) : data_(data), size_(size) {}
+  explicit ByteView(std::span<const uint8_t> s) : data_(s.data()), size_(s.size()) {}
+
+  size_t size() const { return size_; }
+  const uint8_t* data() const { return data_; }
+  bool has(size_t offset, size_t len) const { return offset <= size_ && len <= size_ - offset; }
+
+  template <typename T>
+  std::optional<T> read(size_t offset) const {
+    if (!has(offset, sizeof(T))) return std::nullopt;
+    T v;
+    std::memcpy(&v, data_ + offset, sizeof(T));  // unaligned-safe; x86 and the firmware tables are little-endian
+    return v;
+  }
+  std::optional<ByteView> sub(size_t offset, size_t len) const {
+    if (!has(offset, len)) return std::nullopt;
+    return ByteView(data_ + offset, len);
+  }
+  std::string string_at(size_t offset, size_t len) const {
+    if (!has(offset, len)) return {};
+    return std::string(reinterpret_cast<const char*>(data_ + offset), len);
+  }
+
+ private:
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace rr
