@@ -159,6 +159,7 @@ Result<Table> decode(ByteView bytes, const DecodeOptions& options) {
         o.type = type;
         o.length = len;
         o.offset = at;
+        o.raw.assign(table.data() + at, table.data() + end);
         if (type == 3) {
           o.detail = fmt::format("register base {:#x}, proximity domain {}", *table.read<uint64_t>(at + 8), *table.read<uint32_t>(at + 16));
         } else if (type == 4) {
@@ -177,6 +178,98 @@ Result<Table> decode(ByteView bytes, const DecodeOptions& options) {
     at = end;
   }
   return t;
+}
+
+namespace {
+
+template <typename T>
+void put(Bytes& out, T value) {
+  uint8_t b[sizeof(T)];
+  std::memcpy(b, &value, sizeof(T));
+  out.insert(out.end(), b, b + sizeof(T));
+}
+
+void put_text(Bytes& out, const std::string& s, size_t width) {
+  for (size_t i = 0; i < width; ++i) out.push_back(i < s.size() ? static_cast<uint8_t>(s[i]) : ' ');
+}
+
+void put_scopes(Bytes& out, const std::vector<DeviceScope>& scopes) {
+  for (const auto& s : scopes) {
+    put<uint8_t>(out, s.type);
+    put<uint8_t>(out, static_cast<uint8_t>(kScopeHeader + 2 * s.path.size()));
+    put<uint16_t>(out, 0);
+    put<uint8_t>(out, s.enumeration_id);
+    put<uint8_t>(out, s.start_bus);
+    for (const auto& p : s.path) {
+      put<uint8_t>(out, p.device);
+      put<uint8_t>(out, p.function);
+    }
+  }
+}
+
+// Writes a structure whose length is only known once its body is written.
+template <typename Body>
+void put_struct(Bytes& out, uint16_t type, Body body) {
+  size_t start = out.size();
+  put<uint16_t>(out, type);
+  put<uint16_t>(out, 0);
+  body();
+  uint16_t len = static_cast<uint16_t>(out.size() - start);
+  std::memcpy(&out[start + 2], &len, 2);
+}
+
+}  // namespace
+
+Bytes encode(const Table& t) {
+  Bytes out;
+  put_text(out, "DMAR", 4);
+  put<uint32_t>(out, 0);  // length, patched below
+  put<uint8_t>(out, t.revision);
+  put<uint8_t>(out, 0);   // checksum, patched below
+  put_text(out, t.oem_id, 6);
+  put_text(out, t.oem_table_id, 8);
+  put<uint32_t>(out, t.oem_revision);
+  put_text(out, t.creator_id, 4);
+  put<uint32_t>(out, t.creator_revision);
+  put<uint8_t>(out, static_cast<uint8_t>(t.host_address_width - 1));
+  put<uint8_t>(out, t.flags);
+  out.resize(kHeaderSize, 0);
+  for (const auto& d : t.drhds)
+    put_struct(out, 0, [&] {
+      put<uint8_t>(out, d.flags);
+      put<uint8_t>(out, 0);
+      put<uint16_t>(out, d.segment);
+      put<uint64_t>(out, d.register_base);
+      put_scopes(out, d.scopes);
+    });
+  for (const auto& r : t.rmrrs)
+    put_struct(out, 1, [&] {
+      put<uint16_t>(out, 0);
+      put<uint16_t>(out, r.segment);
+      put<uint64_t>(out, r.base);
+      put<uint64_t>(out, r.limit);
+      put_scopes(out, r.scopes);
+    });
+  for (const auto& a : t.atsrs)
+    put_struct(out, 2, [&] {
+      put<uint8_t>(out, a.flags);
+      put<uint8_t>(out, 0);
+      put<uint16_t>(out, a.segment);
+      put_scopes(out, a.scopes);
+    });
+  for (const auto& o : t.others) out.insert(out.end(), o.raw.begin(), o.raw.end());
+  uint32_t len = static_cast<uint32_t>(out.size());
+  std::memcpy(&out[4], &len, 4);
+  out[9] = static_cast<uint8_t>(0x100 - checksum_of(ByteView(out)));
+  return out;
+}
+
+DeviceScope make_scope(ScopeType type, uint8_t start_bus, std::vector<PathEntry> path) {
+  DeviceScope s;
+  s.type = static_cast<uint8_t>(type);
+  s.start_bus = start_bus;
+  s.path = std::move(path);
+  return s;
 }
 
 Result<Table> decode_file(const std::filesystem::path& path, const DecodeOptions& options) {

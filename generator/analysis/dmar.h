@@ -63,6 +63,7 @@ struct OtherStruct {
   size_t offset = 0;
   std::string detail;  // e.g. ANDD's ACPI object name, RHSA's proximity domain
   std::vector<DeviceScope> scopes;
+  Bytes raw;           // the whole structure, so encode() writes it back unchanged
 };
 
 struct Table {
@@ -92,7 +93,12 @@ struct DecodeOptions {
 Result<Table> decode(ByteView bytes, const DecodeOptions& options = {});
 Result<Table> decode_file(const std::filesystem::path& path, const DecodeOptions& options = {});
 
-uint8_t checksum_of(ByteView bytes);  // sum of all bytes mod 256; 0 for a valid ACPI table
+uint8_t checksum_of(ByteView bytes);
+
+// The inverse of decode(): DRHDs, then RMRRs, then ATSRs, then the other structures, with length and
+// checksum computed. Used to build test tables (QEMU's DMAR plus an RMRR) and checked by round trips.
+Bytes encode(const Table& table);
+DeviceScope make_scope(ScopeType type, uint8_t start_bus, std::vector<PathEntry> path);  // sum of all bytes mod 256; 0 for a valid ACPI table
 
 Json to_json(const Table& table);
 Json to_json(const DeviceScope& scope);

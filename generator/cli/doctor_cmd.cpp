@@ -1,9 +1,241 @@
-// relax-rmrr doctor: placeholder until the doctor lands (being written now).
+// relax-rmrr doctor: can this device go to a VM, and if not, why and what next.
+#include "analysis/dmar.h"
+#include "analysis/host.h"
+#include "analysis/pci.h"
+#include "analysis/rmrr_map.h"
 #include "cli/commands.h"
+#include "cli/output.h"
+
+#include <fmt/core.h>
+
+namespace fs = std::filesystem;
 
 namespace rr::cli {
-Command add_doctor_command(CLI::App& root) {
-  CLI::App* app = root.add_subcommand("doctor", "Tell which devices are RMRR-locked, why, and what to do next");
-  return {app, [] { return 1; }};
+
+namespace {
+
+struct DoctorOptions {
+  std::string root = "/";
+  std::string dmar_file;  // default: <root>/sys/firmware/acpi/tables/DMAR
+  std::string patch_name = "relax_rmrr";
+  bool json = false;
+};
+
+struct Conclusion {
+  std::string code;  // stable identifier for scripts
+  std::string summary;
+  std::string next;
+  int exit_code = 0;
+};
+
+bool relax_in_force(const host::Facts& f, const std::string& patch_name) {
+  for (const auto& lp : f.livepatches)
+    if (lp.name == patch_name && lp.enabled) return true;
+  return f.relax_rmrr_on_cmdline && f.proxmox_knows_relax_rmrr;
 }
+
+std::string locked_list(const rmrr::Map& map, const pci::Topology& topo) {
+  std::string out;
+  for (const auto& e : map.devices) {
+    if (e.verdict != rmrr::Verdict::locked) continue;
+    if (!out.empty()) out += ", ";
+    out += topo.devices[static_cast<size_t>(e.device)].address.str();
+  }
+  return out;
+}
+
+Conclusion conclude(const host::Facts& f, const dmar::Table* table, const rmrr::Map& map, const pci::Topology& topo,
+                    const DoctorOptions& o) {
+  if (!table)
+    return {"no-dmar", "No DMAR table: this host has no Intel VT-d (or it is off in the firmware setup), so no RMRR can lock a device.",
+            "If you expected VT-d, enable it in the firmware setup; AMD hosts do not use RMRRs.", 0};
+  if (table->rmrrs.empty())
+    return {"no-rmrr", "The firmware reports no RMRR: no device is RMRR-locked.", "Nothing to do for relax-rmrr.", 0};
+  size_t locked = map.locked_count();
+  if (!f.iommu_active()) {
+    std::string why = f.iommu_disabled_on_cmdline ? "the command line has intel_iommu=off"
+                                                   : "the kernel did not enable it (Debian and Ubuntu need intel_iommu=on)";
+    return {"iommu-off", fmt::format("VT-d is present but the IOMMU is not active: {}. No device can go to a VM yet{}.", why,
+                                     locked ? fmt::format("; once it is, {} device(s) will be RMRR-locked", locked) : ""),
+            "Add intel_iommu=on to the kernel command line (e.g. GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub) and reboot.",
+            1};
+  }
+  if (locked == 0) {
+    bool relaxed = std::any_of(map.devices.begin(), map.devices.end(), [](const auto& e) { return e.verdict == rmrr::Verdict::relaxed; });
+    if (relaxed)
+      return {"relaxed", "RMRR-covered devices are relaxed: they can be attached to VFIO now.",
+              "Bind the device to vfio-pci and start the VM. `relax-rmrr disable` restores the kernel's default.", 0};
+    return {"ok", "RMRRs exist, but only for devices the kernel already relaxes (USB, graphics) or for empty slots.",
+            "Nothing to do for relax-rmrr.", 0};
+  }
+  std::string summary = fmt::format("{} device(s) are RMRR-locked and cannot be attached to a VM: {}.", locked, locked_list(map, topo));
+  if (f.proxmox_knows_relax_rmrr)
+    return {"locked", summary,
+            "This Proxmox kernel already has the option: add intel_iommu=relax_rmrr to the command line and reboot "
+            "(or, without a reboot: relax-rmrr build && relax-rmrr load).",
+            1};
+  if (f.config_livepatch && !*f.config_livepatch)
+    return {"locked", summary + " This kernel is built without CONFIG_LIVEPATCH, so no livepatch can load.",
+            "Use the kernel patch: relax-rmrr patch --format full --source <kernel tree> (see kernel-patch/README.md).", 1};
+  if ((f.lockdown && *f.lockdown != "none") || (f.secure_boot && *f.secure_boot))
+    return {"locked", summary + " Lockdown or Secure Boot is on: only a signed module will load.",
+            "relax-rmrr build --sign-key KEY --sign-cert CERT (a key enrolled with mokutil), then relax-rmrr load.", 1};
+  std::string name = o.patch_name == "relax_rmrr" ? "" : " --name " + o.patch_name;
+  return {"locked", summary, fmt::format("relax-rmrr build{} && sudo relax-rmrr load", name), 1};
+}
+
+void print_human(const host::Facts& f, const dmar::Table* table, const std::string& dmar_note, const rmrr::Map& map,
+                 const pci::Topology& topo, const Conclusion& c, const DoctorOptions& o) {
+  fmt::print("Host\n");
+  fmt::print("  kernel       {}{}\n", f.kernel_release.empty() ? "(unknown)" : f.kernel_release,
+             f.proxmox_kernel ? (f.proxmox_knows_relax_rmrr ? "  (Proxmox: knows intel_iommu=relax_rmrr)" : "  (Proxmox)") : "");
+  fmt::print("  IOMMU        {}{}\n", f.iommu_active() ? "active: " : "not active",
+             fmt::join(f.iommu_units, ", "));
+  fmt::print("  command line {}\n", f.intel_iommu_options.empty() ? "no intel_iommu= option" : "intel_iommu=" + fmt::format("{}", fmt::join(f.intel_iommu_options, " intel_iommu=")));
+  auto yn = [](const std::optional<bool>& b) { return b ? (*b ? "y" : "n") : "unknown"; };
+  fmt::print("  config       CONFIG_LIVEPATCH={} CONFIG_INTEL_IOMMU={}{}\n", yn(f.config_livepatch), yn(f.config_intel_iommu),
+             f.config_source.empty() ? "" : " (from " + f.config_source + ")");
+  fmt::print("  lockdown     {}; Secure Boot {}\n", f.lockdown.value_or("not reported"),
+             f.secure_boot ? (*f.secure_boot ? "on" : "off") : "unknown");
+  if (f.livepatches.empty()) {
+    fmt::print("  livepatches  none loaded\n");
+  } else {
+    for (const auto& lp : f.livepatches)
+      fmt::print("  livepatch    {}{}: {}{}\n", lp.name, lp.name == o.patch_name ? " (relax-rmrr)" : "",
+                 lp.enabled ? "enabled" : "disabled", lp.in_transition ? ", in transition" : "");
+  }
+  if (table) {
+    fmt::print("\nDMAR: OEM '{}' table '{}', {} RMRR(s){}\n", trim(table->oem_id), trim(table->oem_table_id), table->rmrrs.size(),
+               dmar_note.empty() ? "" : " - " + dmar_note);
+    for (size_t i = 0; i < table->rmrrs.size(); ++i)
+      fmt::print("  RMRR #{} [{:#x}-{:#x}]\n", i, table->rmrrs[i].base, table->rmrrs[i].limit);
+  }
+  if (!map.devices.empty()) {
+    fmt::print("\nDevices covered by RMRRs\n");
+    for (const auto& e : map.devices) {
+      const auto& d = topo.devices[static_cast<size_t>(e.device)];
+      std::string rmrrs;
+      for (const auto& g : e.regions) rmrrs += fmt::format("{}#{}", rmrrs.empty() ? "" : ",", g.rmrr_index);
+      fmt::print("  {}  {:04x}:{:04x}  class {:06x}  {:<12} group {:<4} {:<9} RMRR {}\n", d.address.str(), d.vendor, d.device_id,
+                 d.class_code, d.driver.empty() ? "(no driver)" : d.driver,
+                 d.iommu_group ? fmt::format("{}", *d.iommu_group) : "-", rmrr::verdict_name(e.verdict), rmrrs);
+      fmt::print("      {}{}\n", e.reason,
+                 e.broken_path ? "; its RMRR scope is written with the device's own bus (the kernel applies its \"broken RMRR\" workaround)" : "");
+    }
+  }
+  bool header = false;
+  for (const auto& s : map.scopes) {
+    if (s.match.device >= 0 && s.match.problem.empty()) continue;
+    if (!header) fmt::print("\nScopes that name no device here\n");
+    header = true;
+    fmt::print("  RMRR #{} {} {}: {}\n", s.rmrr_index, dmar::scope_type_name(s.scope.type), dmar::format_path(s.scope), s.match.problem);
+  }
+  if (!f.rmrr_log_lines.empty()) {
+    fmt::print("\nKernel log\n");
+    for (const auto& l : f.rmrr_log_lines) fmt::print("  {}\n", l);
+  } else if (!f.kernel_log_readable) {
+    fmt::print("\nKernel log: not readable (run as root to see the kernel's RMRR messages)\n");
+  }
+  fmt::print("\nVerdict: {}\nNext:    {}\n", c.summary, c.next);
+}
+
+Json facts_json(const host::Facts& f) {
+  Json j = Json::object();
+  auto opt_bool = [](const std::optional<bool>& b) { return b ? Json(*b) : Json(nullptr); };
+  j.set("kernel_release", f.kernel_release);
+  Json opts = Json::array();
+  for (const auto& s : f.intel_iommu_options) opts.push(s);
+  j.set("intel_iommu_options", std::move(opts));
+  j.set("iommu_active", f.iommu_active());
+  Json units = Json::array();
+  for (const auto& u : f.iommu_units) units.push(u);
+  j.set("iommu_units", std::move(units));
+  j.set("lockdown", f.lockdown ? Json(*f.lockdown) : Json(nullptr));
+  j.set("secure_boot", opt_bool(f.secure_boot));
+  j.set("config_livepatch", opt_bool(f.config_livepatch));
+  j.set("config_intel_iommu", opt_bool(f.config_intel_iommu));
+  j.set("proxmox_kernel", f.proxmox_kernel);
+  j.set("proxmox_knows_relax_rmrr", f.proxmox_knows_relax_rmrr);
+  j.set("relax_rmrr_on_cmdline", f.relax_rmrr_on_cmdline);
+  j.set("kernel_log_readable", f.kernel_log_readable);
+  Json lines = Json::array();
+  for (const auto& l : f.rmrr_log_lines) lines.push(l);
+  j.set("rmrr_log_lines", std::move(lines));
+  Json lps = Json::array();
+  for (const auto& lp : f.livepatches) {
+    Json x = Json::object();
+    x.set("name", lp.name);
+    x.set("enabled", lp.enabled);
+    x.set("transition", lp.in_transition);
+    lps.push(std::move(x));
+  }
+  j.set("livepatches", std::move(lps));
+  return j;
+}
+
+int run_doctor(const DoctorOptions& o) {
+  fs::path root = o.root;
+  host::Facts facts = host::read_facts(root);
+  fs::path dmar_path = o.dmar_file.empty() ? root / "sys/firmware/acpi/tables/DMAR" : fs::path(o.dmar_file);
+
+  std::optional<dmar::Table> table;
+  std::string dmar_note;
+  auto decoded = dmar::decode_file(dmar_path, {.require_valid_checksum = false});
+  if (decoded) {
+    table = std::move(*decoded);
+    if (!table->checksum_ok) dmar_note = "checksum is wrong (the kernel uses the table anyway)";
+  } else if (decoded.error().code != ExitCode::missing) {
+    Error e = decoded.error();
+    if (e.code == ExitCode::environment) e.hint = "the firmware tables are readable by root only: run sudo relax-rmrr doctor";
+    return report_error(e);
+  }
+
+  auto topo = pci::read_topology(root / "sys");
+  if (!topo) return report_error(topo.error());
+  rmrr::Map map;
+  if (table) map = rmrr::map_devices(*table, *topo, relax_in_force(facts, o.patch_name));
+  Conclusion c = conclude(facts, table ? &*table : nullptr, map, *topo, o);
+
+  if (o.json) {
+    Json j = Json::object();
+    j.set("host", facts_json(facts));
+    Json d = Json::object();
+    d.set("present", table.has_value());
+    if (table) {
+      d.set("oem_id", table->oem_id);
+      d.set("oem_table_id", table->oem_table_id);
+      d.set("checksum_ok", table->checksum_ok);
+      d.set("rmrr_count", table->rmrrs.size());
+    }
+    j.set("dmar", std::move(d));
+    Json m = rmrr::to_json(map, *topo);
+    j.set("devices", m["devices"]);
+    j.set("scopes", m["scopes"]);
+    Json v = Json::object();
+    v.set("code", c.code);
+    v.set("summary", c.summary);
+    v.set("next", c.next);
+    j.set("verdict", std::move(v));
+    print_json(j);
+  } else {
+    print_human(facts, table ? &*table : nullptr, dmar_note, map, *topo, c, o);
+  }
+  return c.exit_code;
+}
+
+}  // namespace
+
+Command add_doctor_command(CLI::App& root) {
+  auto opts = std::make_shared<DoctorOptions>();
+  CLI::App* app = root.add_subcommand("doctor", "Tell which devices are RMRR-locked, why, and what to do next");
+  app->add_flag("--json", opts->json, "Print the diagnosis as JSON");
+  app->add_option("--root", opts->root, "Read the host below DIR (DIR/sys, DIR/proc, DIR/dev/kmsg); for tests and rescue shells")
+      ->check(CLI::ExistingDirectory);
+  app->add_option("--dmar", opts->dmar_file, "Use this raw DMAR table instead of the firmware's");
+  app->add_option("--name", opts->patch_name, "Name of the relax-rmrr livepatch to look for")->capture_default_str();
+  app->footer("Exit codes: 0 nothing RMRR-locked stands in the way, 1 locked devices or IOMMU off, 2 malformed DMAR table,\n"
+              "5 not readable (run as root).");
+  return {app, [opts] { return run_doctor(*opts); }};
+}
+
 }  // namespace rr::cli
