@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# README command 2: set up a fresh Debian 12 machine and run every test (unit, kernel, e2e in QEMU).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+tests/setup/install-deps.sh
+tests/setup/kernel.sh debian-6.1
+
+build_dir=${RELAX_RMRR_BUILD_DIR:-build-tests}
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRELAX_RMRR_WERROR=ON >/dev/null
+ninja -C "$build_dir"
+cd "$build_dir"
+# ctest's own summary line ends the output.
+ctest --output-on-failure --timeout 1800 "$@"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything relax-rmrr needs to build and test, from Debian's packages only.
+# Idempotent and non-interactive: safe to run on every CI start.
+set -euo pipefail
+
+build_packages=(
+  build-essential cmake ninja-build pkg-config
+  libelf-dev libbpf-dev libcli11-dev libfmt-dev zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev
+  libgtest-dev googletest libbenchmark-dev
+)
+test_packages=(
+  acpica-tools            # iasl: the independent oracle for the DMAR decoder
+  qemu-system-x86 busybox-static cpio xz-utils zstd kmod   # the QEMU proof
+  dpkg-dev                # dpkg-deb for kernel packages and `package --deb`
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps.sh: run as root (it calls apt-get)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${build_packages[@]}" "${test_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"
