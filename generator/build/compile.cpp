@@ -1,0 +1,271 @@
+#include "build/compile.h"
+
+#include "common/file.h"
+#include "common/subprocess.h"
+
+#include <chrono>
+#include <optional>
+#include <thread>
+
+namespace fs = std::filesystem;
+
+namespace rr::build {
+
+namespace {
+
+bool make_safe(std::string_view s) {
+  // make splits on whitespace and gives meaning to these; a path with them cannot go into a Kbuild file.
+  return s.find_first_of(" \t\n$#:;\\'\"=%") == std::string_view::npos;
+}
+
+std::optional<std::string> config_value(const fs::path& kbuild, std::string_view key) {
+  for (const char* f : {"include/config/auto.conf", ".config"}) {
+    auto text = read_file_text(kbuild / f, 64u << 20);
+    if (!text) continue;
+    std::string prefix = std::string(key) + "=";
+    for (const auto& line : split_lines(*text)) {
+      if (!starts_with(line, prefix)) continue;
+      std::string v = trim(std::string_view(line).substr(prefix.size()));
+      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+      return v;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string hint_for(std::string_view output, const fs::path& kbuild) {
+  if (output.find("No such file or directory") != std::string_view::npos && output.find(".h") != std::string_view::npos)
+    return fmt::format("a header is missing: install the headers of the target kernel (apt-get install linux-headers-$(uname -r)) "
+                       "and check that {} belongs to the same kernel as the source", kbuild.string());
+  if (output.find("not found") != std::string_view::npos || output.find("No such file") != std::string_view::npos)
+    return "a build tool is missing: apt-get install make gcc (and the compiler the kernel was built with, e.g. gcc-12)";
+  return "check that the source and the kbuild tree are the same kernel version";
+}
+
+// Splits "cmd ; objtool ..." at the first ';' outside quotes.
+std::string before_first_separator(std::string_view cmd) {
+  char quote = 0;
+  for (size_t i = 0; i < cmd.size(); ++i) {
+    char c = cmd[i];
+    if (quote) {
+      if (c == quote) quote = 0;
+      continue;
+    }
+    if (c == '\'' || c == '"') quote = c;
+    else if (c == ';') return trim(cmd.substr(0, i));
+  }
+  return trim(cmd);
+}
+
+}  // namespace
+
+Result<TargetCompiler> target_compiler(const fs::path& kbuild) {
+  TargetCompiler tc;
+  auto text = config_value(kbuild, "CONFIG_CC_VERSION_TEXT");
+  if (!text) return tc;  // kernels before 5.8 do not record it: kbuild's default then
+  tc.version_text = *text;
+  auto words = split_ws(*text);
+  std::vector<std::string> candidates;
+  if (!words.empty()) candidates.push_back(words.front());
+  // "Debian clang version 16.0.6" / "gcc (GCC) 12.2.0": try the versioned program names too.
+  auto clang_at = text->find("clang version ");
+  if (clang_at != std::string::npos) {
+    std::string ver = text->substr(clang_at + 14);
+    candidates.push_back("clang-" + ver.substr(0, ver.find('.')));
+    candidates.push_back("clang");
+  } else if (!words.empty()) {
+    const std::string& last = words.back();
+    candidates.push_back("gcc-" + last.substr(0, last.find('.')));
+  }
+  for (const auto& c : candidates) {
+    if (c.empty() || c.find_first_of("()") != std::string::npos) continue;
+    if (proc::find_program(c)) {
+      tc.program = c;
+      tc.found = true;
+      return tc;
+    }
+  }
+  tc.program = candidates.empty() ? "" : candidates.front();
+  return tc;
+}
+
+Result<KbuildCommand> parse_cmd_file(std::string_view text, std::string_view what) {
+  for (const auto& line : split_lines(text)) {
+    // "cmd_<target> := ..." until 6.2, "savedcmd_<target> := ..." from 6.3.
+    if (!starts_with(line, "cmd_") && !starts_with(line, "savedcmd_")) continue;
+    auto assign = line.find(":=");
+    if (assign == std::string::npos) continue;
+    KbuildCommand k;
+    k.full = trim(std::string_view(line).substr(assign + 2));
+    k.compiler = before_first_separator(k.full);
+    return k;
+  }
+  return make_error(ExitCode::bad_input, "{}: no cmd_/savedcmd_ line (is it a kbuild .cmd file?)", what);
+}
+
+Result<CompiledObject> compile_variant(const CompileOptions& o, std::string_view variant, std::string_view source_text) {
+  if (o.source_relative.empty() || o.work_dir.empty())
+    return make_error(ExitCode::bad_input, "internal error: compile_variant needs source_relative and work_dir");
+  std::error_code ec;
+  if (!fs::is_regular_file(o.kbuild / "Makefile", ec))
+    return Error{fmt::format("{} is not a kernel build tree (no Makefile)", o.kbuild.string()), ExitCode::missing,
+                 "install the headers of the target kernel: apt-get install linux-headers-$(uname -r)"};
+
+  CompiledObject out;
+  out.variant = std::string(variant);
+  out.directory = fs::absolute(o.work_dir) / variant;
+  fs::path rel(o.source_relative);
+  std::string stem = rel.stem().string();        // "iommu" / "intel-iommu": KBUILD_MODNAME as in-tree
+  std::string in_tree_dir = rel.parent_path().string() + "/";
+  out.source = out.directory / rel.filename();
+  out.object = out.directory / (stem + ".o");
+  out.cmd_file = out.directory / ("." + stem + ".o.cmd");
+
+  for (const auto& p : {out.directory.string(), in_tree_dir})
+    if (!make_safe(p)) return make_error(ExitCode::bad_input, "path {} contains characters make cannot take (spaces, $, #, :, quotes)", p);
+  for (const auto& inc : o.include_dirs)
+    if (!make_safe(inc.string())) return make_error(ExitCode::bad_input, "path {} contains characters make cannot take (spaces, $, #, :, quotes)", inc.string());
+
+  fs::create_directories(out.directory, ec);
+  if (ec) return make_error(ExitCode::environment, "cannot create {}: {}", out.directory.string(), ec.message());
+  for (const auto& stale : {out.object, out.cmd_file}) fs::remove(stale, ec);
+
+  std::string ccflags;
+  for (const auto& inc : o.include_dirs) ccflags += " -I" + fs::absolute(inc).string();
+  ccflags += " -ffunction-sections -fdata-sections";
+  // __FILE__ as in the kernel's own build, and the same in both variants.
+  ccflags += fmt::format(" -fmacro-prefix-map={}/={}", out.directory.string(), in_tree_dir);
+  for (const auto& f : o.extra_cflags) ccflags += " " + f;
+  std::string kbuild_file = fmt::format(
+      "# Written by relax-rmrr: {} of {}, compiled {}\n"
+      "obj-{} := {}.o\n"
+      "ccflags-y :={}\n",
+      variant, o.source_relative, o.as_module ? "as a module object" : "like the built-in driver", o.as_module ? "m" : "y", stem, ccflags);
+  RR_CHECK(write_file_text(out.directory / "Kbuild", kbuild_file));
+  RR_CHECK(write_file_text(out.source, source_text));
+
+  std::string cc = o.cc;
+  if (cc.empty()) {
+    RR_ASSIGN(TargetCompiler tc, target_compiler(o.kbuild));
+    if (!tc.program.empty() && !tc.found)
+      return Error{fmt::format("the target kernel was built with \"{}\", and {} is not installed", tc.version_text, tc.program),
+                   ExitCode::missing, fmt::format("install it (Debian: apt-get install {})", tc.program)};
+    cc = tc.program;
+  }
+  out.make_argv = {"make", "-C", fs::absolute(o.kbuild).string(), "M=" + out.directory.string()};
+  if (!cc.empty() && cc != "-" && cc != "gcc") out.make_argv.push_back("CC=" + cc);
+  out.make_argv.push_back(stem + ".o");
+
+  proc::Command cmd;
+  cmd.argv = out.make_argv;
+  // A make above us (ninja, a jobserver) must not leak its flags into kbuild.
+  cmd.env = {{"MAKEFLAGS", std::nullopt}, {"MFLAGS", std::nullopt}, {"MAKELEVEL", std::nullopt},
+             {"MAKEOVERRIDES", std::nullopt}, {"KBUILD_EXTMOD", std::nullopt}, {"LC_ALL", "C"}};
+  auto ran = proc::run(cmd);
+  if (!ran) {
+    Error e = ran.error();
+    if (e.code == ExitCode::missing) e.hint = "apt-get install make";
+    return e;
+  }
+  out.seconds = ran->seconds;
+  out.make_output = ran->out + ran->err;
+  if (!ran->ok() || !fs::is_regular_file(out.object, ec)) {
+    return Error{fmt::format("compiling the {} {} failed ({}):\n{}", variant, o.source_relative, ran->describe_end(),
+                             proc::last_lines(out.make_output, 15)),
+                 ExitCode::failure, hint_for(out.make_output, o.kbuild)};
+  }
+  RR_ASSIGN(std::string cmd_text, read_file_text(out.cmd_file, 16u << 20));
+  RR_ASSIGN(KbuildCommand k, parse_cmd_file(cmd_text, out.cmd_file.string()));
+  out.compiler_command = k.compiler;
+  out.kbuild_command = k.full;
+  return out;
+}
+
+Result<CompileResult> compile_pair(const CompileOptions& o, std::string_view original_text, std::string_view patched_text) {
+  auto t0 = std::chrono::steady_clock::now();
+  CompileResult r;
+  CompileOptions opts = o;
+  if (opts.cc.empty()) {
+    RR_ASSIGN(r.compiler, target_compiler(o.kbuild));
+    if (!r.compiler.program.empty() && !r.compiler.found)
+      return Error{fmt::format("the target kernel was built with \"{}\", and {} is not installed", r.compiler.version_text, r.compiler.program),
+                   ExitCode::missing, fmt::format("install it (Debian: apt-get install {})", r.compiler.program)};
+    opts.cc = r.compiler.program.empty() ? "-" : r.compiler.program;
+  }
+  r.cc = (opts.cc == "-" || opts.cc == "gcc") ? "" : opts.cc;
+
+  std::optional<Result<CompiledObject>> patched;
+  std::thread worker;
+  if (opts.parallel)
+    worker = std::thread([&] { patched.emplace(compile_variant(opts, "patched", patched_text)); });
+  auto original = compile_variant(opts, "original", original_text);
+  if (opts.parallel)
+    worker.join();
+  else
+    patched.emplace(compile_variant(opts, "patched", patched_text));
+
+  if (!original) return original.error();
+  if (!patched->ok()) return patched->error();
+  r.original = std::move(original).value();
+  r.patched = std::move(*patched).value();
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+std::optional<source::KernelVersion> kbuild_version(const fs::path& kbuild) {
+  std::vector<fs::path> todo = {kbuild / "Makefile"};
+  for (size_t i = 0; i < todo.size() && i < 4; ++i) {
+    auto text = read_file_text(todo[i], 4u << 20);
+    if (!text) continue;
+    if (auto v = source::parse_makefile_version(*text)) return v;
+    for (const auto& line : split_lines(*text)) {
+      auto w = split_ws(line);
+      if (w.size() == 2 && w[0] == "include" && w[1].find('$') == std::string::npos) {
+        fs::path inc = w[1];
+        todo.push_back(inc.is_absolute() ? inc : todo[i].parent_path() / inc);
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+Json to_json(const CompileResult& r) {
+  auto one = [](const CompiledObject& o) {
+    Json j = Json::object();
+    j.set("object", o.object.string());
+    j.set("source", o.source.string());
+    j.set("compiler_command", o.compiler_command);
+    j.set("seconds", o.seconds);
+    return j;
+  };
+  Json j = Json::object();
+  j.set("original", one(r.original));
+  j.set("patched", one(r.patched));
+  j.set("cc", r.cc.empty() ? Json(nullptr) : Json(r.cc));
+  j.set("kernel_compiler", r.compiler.version_text.empty() ? Json(nullptr) : Json(r.compiler.version_text));
+  j.set("seconds", r.seconds);
+  return j;
+}
+
+Result<CompileResult> compile_source(const source::SourceTree& tree, const source::Transform& transform, CompileOptions options) {
+  if (options.source_relative.empty()) options.source_relative = tree.iommu_c_relative;
+  if (options.include_dirs.empty()) options.include_dirs = tree.include_dirs;
+  if (auto kv = kbuild_version(options.kbuild); kv && tree.version && !options.allow_version_mismatch) {
+    const auto& sv = *tree.version;
+    if (sv.version != kv->version || sv.patchlevel != kv->patchlevel || sv.sublevel != kv->sublevel)
+      return Error{fmt::format("the source {} is Linux {}, but the kbuild tree {} is Linux {}: the livepatch must be built "
+                               "from the target kernel's own source",
+                               tree.input.string(), sv.str(), options.kbuild.string(), kv->str()),
+                   ExitCode::refused,
+                   fmt::format("use the linux-source package of the same version as the kernel ({}.{}.{})", kv->version,
+                               kv->patchlevel, kv->sublevel)};
+  }
+  RR_ASSIGN(std::string original, read_file_text(tree.iommu_c, 64u << 20));
+  auto patched = source::apply_edits(original, transform.edits);
+  if (!patched)
+    return patched.error().with_context(fmt::format("{}: the transform does not fit this file (was it computed from another source?)",
+                                                    tree.iommu_c.string()));
+  return compile_pair(options, original, *patched);
+}
+
+}  // namespace rr::build

@@ -1,0 +1,409 @@
+#include "source/source.h"
+
+#include "common/sha256.h"
+
+#include "common/file.h"
+#include "common/json.h"
+#include "common/subprocess.h"
+
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <memory>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace rr::source {
+
+namespace {
+
+constexpr std::string_view kMarker = ".relax-rmrr-source.json";
+const char* const kExpected =
+    "expected drivers/iommu/intel/iommu.c (Linux 5.8 and later) or drivers/iommu/intel-iommu.c (before 5.8)";
+
+double since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+bool is_dir(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_directory(p, ec);
+}
+bool is_file(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec);
+}
+
+// Where the driver is under a directory that holds drivers/iommu's content.
+std::optional<std::pair<Layout, fs::path>> driver_in_iommu_dir(const fs::path& iommu_dir) {
+  if (is_file(iommu_dir / "intel" / "iommu.c")) return std::pair{Layout::intel_dir, iommu_dir / "intel" / "iommu.c"};
+  if (is_file(iommu_dir / "intel-iommu.c")) return std::pair{Layout::intel_iommu_c, iommu_dir / "intel-iommu.c"};
+  return std::nullopt;
+}
+
+enum class Compression { none, xz, gzip, zstd, bzip2 };
+
+struct Decompressor {
+  std::vector<std::string> argv;  // reads the file named last, writes the tar stream to stdout
+  std::string package;            // Debian package that provides it, for hints
+};
+
+Result<Compression> sniff(const fs::path& file) {
+  // Read only the first 512 bytes: the tar header or a compressor's magic number.
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(file.c_str(), "rb"), &std::fclose);
+  if (!f) return Error{fmt::format("cannot open {}: {}", file.string(), std::strerror(errno)), errno == ENOENT ? ExitCode::missing : ExitCode::bad_input, {}};
+  unsigned char b[512] = {};
+  size_t n = std::fread(b, 1, sizeof b, f.get());
+  auto magic = [&](std::initializer_list<unsigned char> m) {
+    return n >= m.size() && std::equal(m.begin(), m.end(), b);
+  };
+  if (magic({0xfd, '7', 'z', 'X', 'Z', 0x00})) return Compression::xz;
+  if (magic({0x1f, 0x8b})) return Compression::gzip;
+  if (magic({0x28, 0xb5, 0x2f, 0xfd})) return Compression::zstd;
+  if (magic({'B', 'Z', 'h'})) return Compression::bzip2;
+  if (n == 512 && std::string_view(reinterpret_cast<const char*>(b) + 257, 5) == "ustar") return Compression::none;
+  return Error{fmt::format("{} is not a tar archive: expected a Linux source tarball (.tar.xz, .tar.gz, .tar.zst, .tar.bz2 or .tar)",
+                           file.string()),
+               ExitCode::bad_input, {}};
+}
+
+Result<Decompressor> decompressor_for(Compression c, const fs::path& file) {
+  auto pick = [&](std::initializer_list<const char*> names, std::vector<std::string> args, std::string package) -> Result<Decompressor> {
+    for (const char* name : names)
+      if (proc::find_program(name)) {
+        Decompressor d{{name}, package};
+        for (auto& a : args) d.argv.push_back(a);
+        d.argv.push_back(file.string());
+        return d;
+      }
+    return Error{fmt::format("cannot decompress {}: {} is not installed", file.string(), *names.begin()), ExitCode::missing,
+                 fmt::format("apt-get install {}", package)};
+  };
+  switch (c) {
+    case Compression::xz: return pick({"xz"}, {"-dc", "-T0"}, "xz-utils");  // -T0: xz >= 5.4 decompresses blocks in parallel
+    case Compression::gzip: return pick({"pigz", "gzip"}, {"-dc"}, "gzip");
+    case Compression::zstd: return pick({"zstd"}, {"-dcq"}, "zstd");
+    case Compression::bzip2: return pick({"lbzip2", "pbzip2", "bzip2"}, {"-dc"}, "bzip2");
+    case Compression::none: break;
+  }
+  return Decompressor{};
+}
+
+// Lines of tar's stderr that only say that one of our alternative patterns had no match.
+bool only_pattern_misses(std::string_view err) {
+  for (const auto& line : split_lines(err)) {
+    std::string l = trim(line);
+    if (l.empty()) continue;
+    if (l.find("Not found in archive") != std::string::npos) continue;
+    if (l.find("Exiting with failure status due to previous errors") != std::string::npos) continue;
+    return false;
+  }
+  return true;
+}
+
+// The directory under `staging` that holds drivers/iommu: staging itself or one top-level directory.
+std::optional<fs::path> find_extracted_root(const fs::path& staging) {
+  if (is_dir(staging / "drivers" / "iommu")) return staging;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(staging, ec))
+    if (e.is_directory() && is_dir(e.path() / "drivers" / "iommu")) return e.path();
+  return std::nullopt;
+}
+
+void prune_to_needed(const fs::path& root) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    std::string n = e.path().filename().string();
+    if (n != "drivers" && n != "Makefile") fs::remove_all(e.path(), ec);
+  }
+  for (const auto& e : fs::directory_iterator(root / "drivers", ec))
+    if (e.path().filename() != "iommu") fs::remove_all(e.path(), ec);
+}
+
+std::string now_utc() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+std::string layout_name(Layout layout) {
+  return layout == Layout::intel_dir ? "drivers/iommu/intel/iommu.c" : "drivers/iommu/intel-iommu.c";
+}
+
+std::string origin_name(Origin origin) {
+  switch (origin) {
+    case Origin::tarball: return "tarball";
+    case Origin::tree: return "tree";
+    case Origin::iommu_dir: return "iommu-dir";
+  }
+  return "?";
+}
+
+std::string KernelVersion::str() const { return fmt::format("{}.{}.{}{}", version, patchlevel, sublevel, extraversion); }
+
+std::optional<KernelVersion> parse_makefile_version(std::string_view text) {
+  std::optional<unsigned> v, p, s;
+  std::string extra;
+  for (const auto& line : split_lines(text)) {
+    auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::string key = trim(std::string_view(line).substr(0, eq));
+    std::string value = trim(std::string_view(line).substr(eq + 1));
+    auto num = [&]() -> std::optional<unsigned> {
+      auto u = parse_uint(value, 10);
+      if (!u || *u > 100000) return std::nullopt;
+      return static_cast<unsigned>(*u);
+    };
+    if (key == "VERSION" && !v) v = num();
+    else if (key == "PATCHLEVEL" && !p) p = num();
+    else if (key == "SUBLEVEL" && !s) s = num();
+    else if (key == "EXTRAVERSION" && extra.empty()) extra = value;
+    if (v && p && s && key == "NAME") break;
+  }
+  if (!v || !p || !s) return std::nullopt;
+  return KernelVersion{*v, *p, *s, extra};
+}
+
+fs::path default_cache_dir() {
+  if (const char* env = std::getenv("RELAX_RMRR_CACHE"); env && *env) return fs::path(env) / "source";
+  fs::path system = "/var/cache/relax-rmrr";
+  if (::access(system.c_str(), W_OK) == 0 || (!is_dir(system) && ::access("/var/cache", W_OK) == 0)) return system / "source";
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return fs::path(xdg) / "relax-rmrr" / "source";
+  if (const char* home = std::getenv("HOME"); home && *home) return fs::path(home) / ".cache" / "relax-rmrr" / "source";
+  return fs::temp_directory_path() / "relax-rmrr-cache" / "source";
+}
+
+Result<SourceTree> open_directory(const fs::path& dir_in) {
+  std::error_code ec;
+  if (!fs::exists(dir_in, ec))
+    return Error{fmt::format("{} does not exist", dir_in.string()), ExitCode::missing, {}};
+  if (!is_dir(dir_in)) return Error{fmt::format("{} is not a directory", dir_in.string()), ExitCode::bad_input, {}};
+  fs::path dir = fs::weakly_canonical(fs::absolute(dir_in), ec);
+  if (ec) dir = fs::absolute(dir_in);
+
+  SourceTree t;
+  t.input = dir_in;
+  fs::path iommu_dir;
+  if (is_dir(dir / "drivers" / "iommu")) {
+    t.root = dir;
+    iommu_dir = dir / "drivers" / "iommu";
+  } else if (driver_in_iommu_dir(dir)) {  // the caller pointed at drivers/iommu itself
+    iommu_dir = dir;
+    t.root = dir.parent_path().parent_path();
+  } else {
+    return Error{fmt::format("{} holds no intel-iommu driver source: {} under it (a kernel tree, a directory holding "
+                             "drivers/iommu, or drivers/iommu itself)", dir.string(), kExpected),
+                 ExitCode::bad_input, {}};
+  }
+  auto found = driver_in_iommu_dir(iommu_dir);
+  if (!found)
+    return Error{fmt::format("{} has no intel-iommu driver: {}", iommu_dir.string(), kExpected), ExitCode::bad_input,
+                 "is the source complete? A partial copy must keep drivers/iommu whole"};
+  t.layout = found->first;
+  t.iommu_c = found->second;
+  t.iommu_c_relative = layout_name(t.layout);
+  if (t.layout == Layout::intel_dir) t.include_dirs.push_back(iommu_dir / "intel");
+  t.include_dirs.push_back(iommu_dir);
+
+  if (auto mk = read_file_text(t.root / "Makefile", 1 << 20); mk) t.version = parse_makefile_version(*mk);
+  t.origin = t.version ? Origin::tree : Origin::iommu_dir;
+  return t;
+}
+
+Result<std::string> sha256_file(const fs::path& path) {
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) return Error{fmt::format("cannot open {}: {}", path.string(), std::strerror(errno)), errno == ENOENT ? ExitCode::missing : ExitCode::bad_input, {}};
+  Sha256 sha;
+  std::vector<unsigned char> buf(size_t{1} << 20);
+  for (;;) {
+    size_t n = std::fread(buf.data(), 1, buf.size(), f.get());
+    if (n == 0) break;
+    sha.update(buf.data(), n);
+  }
+  if (std::ferror(f.get())) return make_error(ExitCode::bad_input, "cannot read {}: {}", path.string(), std::strerror(errno));
+  std::string hex = sha.hex();
+  return hex;
+}
+
+Result<SourceTree> open_tarball(const fs::path& tarball, const LocateOptions& options) {
+  if (!is_file(tarball)) return Error{fmt::format("{} is not a file", tarball.string()), ExitCode::missing, {}};
+  RR_ASSIGN(Compression comp, sniff(tarball));
+
+  auto t0 = std::chrono::steady_clock::now();
+  RR_ASSIGN(std::string sha, sha256_file(tarball));
+  double hash_seconds = since(t0);
+
+  fs::path cache = options.cache_dir.empty() ? default_cache_dir() : options.cache_dir;
+  fs::path entry = cache / sha;
+  auto finish = [&](bool hit, double extract_seconds) -> Result<SourceTree> {
+    RR_ASSIGN(SourceTree t, open_directory(entry));
+    t.origin = Origin::tarball;
+    t.input = tarball;
+    t.tarball_sha256 = sha;
+    t.cache_hit = hit;
+    t.hash_seconds = hash_seconds;
+    t.extract_seconds = extract_seconds;
+    return t;
+  };
+  if (is_file(entry / kMarker)) return finish(true, 0);
+
+  std::error_code ec;
+  fs::create_directories(cache, ec);
+  if (ec)
+    return Error{fmt::format("cannot create the source cache {}: {}", cache.string(), ec.message()), ExitCode::environment,
+                 "choose another cache directory (RELAX_RMRR_CACHE)"};
+  // Staging directories of runs that were killed mid-way: gone after a day.
+  for (const auto& e : fs::directory_iterator(cache, ec)) {
+    if (!starts_with(e.path().filename().string(), ".extract-")) continue;
+    std::error_code te;
+    auto age = fs::file_time_type::clock::now() - fs::last_write_time(e.path(), te);
+    if (!te && age > std::chrono::hours(24)) fs::remove_all(e.path(), te);
+  }
+  std::string tmpl = (cache / ".extract-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data()))
+    return make_error(ExitCode::environment, "cannot create a directory in {}: {}", cache.string(), std::strerror(errno));
+  fs::path staging = tmpl;
+  struct Cleanup {
+    fs::path p;
+    ~Cleanup() {
+      std::error_code e;
+      fs::remove_all(p, e);
+    }
+  } cleanup{staging};
+
+  auto t1 = std::chrono::steady_clock::now();
+  // Only drivers/iommu and the top Makefile, whether or not the archive has a top-level directory.
+  // With --no-wildcards-match-slash, '*' stands for exactly that one directory name.
+  std::vector<std::string> tar_argv = {"tar", "-x", "--no-same-owner", "--no-same-permissions", "-C", staging.string(),
+                                       "--wildcards", "--no-wildcards-match-slash", "-f"};
+  tar_argv.push_back(comp == Compression::none ? tarball.string() : "-");
+  for (const char* pattern : {"drivers/iommu", "*/drivers/iommu", "Makefile", "*/Makefile"}) tar_argv.push_back(pattern);
+  proc::Command tar_cmd{tar_argv, {}, {{"LC_ALL", "C"}}, {}};
+
+  std::vector<proc::Command> pipeline;
+  std::string decompressor_package;
+  if (comp != Compression::none) {
+    RR_ASSIGN(Decompressor d, decompressor_for(comp, tarball));
+    decompressor_package = d.package;
+    pipeline.push_back(proc::Command{d.argv, {}, {{"LC_ALL", "C"}}, {}});
+  }
+  pipeline.push_back(tar_cmd);
+  auto ran = proc::run_pipeline(pipeline);
+  if (!ran) {
+    Error e = ran.error();
+    if (e.code == ExitCode::missing && e.hint.empty()) e.hint = "apt-get install tar " + decompressor_package;
+    return e;
+  }
+  const auto& outs = *ran;
+  if (outs.size() == 2 && !outs[0].ok())
+    return Error{fmt::format("cannot decompress {} ({}): {}", tarball.string(), outs[0].describe_end(), proc::last_lines(outs[0].err, 5)),
+                 ExitCode::bad_input, "the file is damaged or truncated; download it again"};
+  const auto& tar_out = outs.back();
+  if (!tar_out.ok() && !only_pattern_misses(tar_out.err))
+    return Error{fmt::format("cannot extract {} ({}): {}", tarball.string(), tar_out.describe_end(), proc::last_lines(tar_out.err, 5)),
+                 ExitCode::bad_input, "the file is damaged or not a tar archive"};
+  double extract_seconds = since(t1);
+
+  auto root = find_extracted_root(staging);
+  if (!root)
+    return Error{fmt::format("{} is not a Linux source tarball: it has no drivers/iommu/; {}", tarball.string(), kExpected),
+                 ExitCode::bad_input, "pass the kernel's source tarball, e.g. /usr/src/linux-source-6.1.tar.xz from the linux-source-6.1 package"};
+  // Patterns like */drivers/iommu also match deeper copies (tools/drivers/iommu) when the archive has no
+  // top-level directory: keep exactly drivers/iommu and Makefile.
+  prune_to_needed(*root);
+  {
+    auto probe = open_directory(*root);
+    if (!probe) {
+      Error e = probe.error();
+      e.message = fmt::format("{} is not a usable Linux source tarball: it has drivers/iommu/ but no intel-iommu driver; {}",
+                              tarball.string(), kExpected);
+      return e;
+    }
+    Json marker = Json::object();
+    marker.set("tarball", tarball.string());
+    marker.set("sha256", sha);
+    marker.set("extracted", now_utc());
+    marker.set("driver", probe->iommu_c_relative);
+    if (probe->version) marker.set("version", probe->version->str());
+    RR_CHECK(write_file_text(*root / kMarker, marker.dump(2) + "\n"));
+  }
+  // Publish atomically; a concurrent run that got there first wins and its entry is used. An entry
+  // without its marker is a leftover of an interrupted run (or someone's hand): replace it.
+  if (fs::exists(entry, ec) && !is_file(entry / kMarker)) fs::remove_all(entry, ec);
+  if (::rename(root->c_str(), entry.c_str()) != 0 && !is_file(entry / kMarker))
+    return make_error(ExitCode::environment, "cannot move the extracted source to {}: {}", entry.string(), std::strerror(errno));
+  return finish(false, extract_seconds);
+}
+
+Json to_json(const SourceTree& t) {
+  Json j = Json::object();
+  j.set("input", t.input.string());
+  j.set("origin", origin_name(t.origin));
+  j.set("root", t.root.string());
+  j.set("driver", t.iommu_c_relative);
+  j.set("file", t.iommu_c.string());
+  j.set("version", t.version ? Json(t.version->str()) : Json(nullptr));
+  if (t.origin == Origin::tarball) {
+    j.set("sha256", t.tarball_sha256);
+    j.set("cache_hit", t.cache_hit);
+    j.set("hash_seconds", t.hash_seconds);
+    j.set("extract_seconds", t.extract_seconds);
+  }
+  return j;
+}
+
+Result<SourceTree> locate(const fs::path& input, const LocateOptions& options) {
+  std::error_code ec;
+  if (input.empty()) return Error{"no kernel source given", ExitCode::missing, "pass --source with a linux-source tarball or a kernel tree"};
+  if (!fs::exists(input, ec))
+    return Error{fmt::format("kernel source {} does not exist", input.string()), ExitCode::missing,
+                 "expected a linux-source tarball (e.g. /usr/src/linux-source-6.1.tar.xz, package linux-source-6.1), "
+                 "a kernel tree or a directory holding drivers/iommu"};
+  if (is_dir(input)) return open_directory(input);
+  return open_tarball(input, options);
+}
+
+std::vector<fs::path> distro_source_tarballs(std::string_view release, const fs::path& usr_src) {
+  // "6.1.0-56-amd64" -> "6.1"; "5.15.0-91-generic" -> "5.15" (Ubuntu nests 5.15.0/linux-source-5.15.0.tar.bz2)
+  std::string r(release);
+  size_t dot1 = r.find('.');
+  size_t dot2 = dot1 == std::string::npos ? std::string::npos : r.find_first_not_of("0123456789", dot1 + 1);
+  if (dot1 == std::string::npos) return {};
+  std::string mm = r.substr(0, dot2);
+  std::vector<fs::path> out;
+  auto is_tar = [](const fs::path& p) {
+    std::string n = p.filename().string();
+    for (const char* ext : {".tar.xz", ".tar.zst", ".tar.gz", ".tar.bz2", ".tar"})
+      if (n.size() > std::strlen(ext) && n.ends_with(ext)) return true;
+    return false;
+  };
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(usr_src, ec)) {
+    std::string n = e.path().filename().string();
+    std::string want = "linux-source-" + mm;
+    if (!starts_with(n, want)) continue;
+    char next = n.size() > want.size() ? n[want.size()] : '\0';
+    if (next != '.' && next != '\0') continue;  // 6.1 must not match 6.10
+    if (e.is_regular_file() && is_tar(e.path())) {
+      out.push_back(e.path());
+    } else if (e.is_directory()) {
+      for (const auto& f : fs::directory_iterator(e.path(), ec))
+        if (f.is_regular_file() && is_tar(f.path())) out.push_back(f.path());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace rr::source

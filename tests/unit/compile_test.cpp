@@ -1,0 +1,212 @@
+// The compile stage without a kernel: .cmd parsing, the target compiler, and the errors a broken
+// kbuild tree gives. The real compile is in tests/kernel (label `kernel`).
+#include "build/compile.h"
+#include "source/transform.h"
+#include "common/file.h"
+#include "test_util.h"
+
+#include <gtest/gtest.h>
+
+namespace fs = std::filesystem;
+using namespace rr;
+
+namespace {
+
+TEST(KbuildCmd, SplitsCompilerFromObjtool) {
+  std::string text =
+      "cmd_/w/original/iommu.o := gcc-12 -Wp,-MMD,/w/original/.iommu.o.d -nostdinc -DKBUILD_BASENAME='\"iommu\"' "
+      "-DX='\"a;b\"' -c -o /w/original/iommu.o /w/original/iommu.c   ; ./tools/objtool/objtool --orc /w/original/iommu.o\n"
+      "\nsource_/w/original/iommu.o := /w/original/iommu.c\n";
+  auto k = build::parse_cmd_file(text, "t.cmd");
+  ASSERT_TRUE(k.ok()) << k.error().message;
+  EXPECT_EQ(k->compiler,
+            "gcc-12 -Wp,-MMD,/w/original/.iommu.o.d -nostdinc -DKBUILD_BASENAME='\"iommu\"' -DX='\"a;b\"' -c -o "
+            "/w/original/iommu.o /w/original/iommu.c");
+  EXPECT_TRUE(k->full.ends_with("objtool --orc /w/original/iommu.o"));
+  EXPECT_FALSE(build::parse_cmd_file("source_x.o := x.c\n", "x.cmd").ok());
+  // Linux 6.3 renamed the variable.
+  auto saved = build::parse_cmd_file("savedcmd_/w/x.o := gcc -c -o /w/x.o /w/x.c; ./tools/objtool/objtool /w/x.o\n", "x.cmd");
+  ASSERT_TRUE(saved.ok());
+  EXPECT_EQ(saved->compiler, "gcc -c -o /w/x.o /w/x.c");
+}
+
+TEST(TargetCompiler, FromConfigVersionText) {
+  test::TempDir k;
+  fs::create_directories(k.path() / "include/config");
+  // A compiler that surely exists here, named as the kernel would name it.
+  ASSERT_TRUE(write_file_text(k.path() / "include/config/auto.conf", "CONFIG_X=y\nCONFIG_CC_VERSION_TEXT=\"sh (Fake) 1.0\"\n").ok());
+  auto tc = build::target_compiler(k.path());
+  ASSERT_TRUE(tc.ok());
+  EXPECT_EQ(tc->version_text, "sh (Fake) 1.0");
+  EXPECT_EQ(tc->program, "sh");
+  EXPECT_TRUE(tc->found);
+
+  ASSERT_TRUE(write_file_text(k.path() / "include/config/auto.conf", "CONFIG_CC_VERSION_TEXT=\"gcc-99 (Nowhere 99.1.0) 99.1.0\"\n").ok());
+  tc = build::target_compiler(k.path());
+  ASSERT_TRUE(tc.ok());
+  EXPECT_EQ(tc->program, "gcc-99");
+  EXPECT_FALSE(tc->found);
+
+  test::TempDir none;  // before 5.8 nothing records it: kbuild's default compiler then
+  tc = build::target_compiler(none.path());
+  ASSERT_TRUE(tc.ok());
+  EXPECT_TRUE(tc->program.empty());
+}
+
+TEST(CompileVariant, NoKbuildTreeIsMissingWithAHeadersHint) {
+  test::TempDir d;
+  build::CompileOptions o;
+  o.kbuild = d.path() / "no-such-build";
+  o.work_dir = d.path() / "work";
+  o.source_relative = "drivers/iommu/intel/iommu.c";
+  auto r = build::compile_pair(o, "int a;\n", "int b;\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ExitCode::missing);
+  EXPECT_NE(r.error().message.find("is not a kernel build tree"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().hint.find("linux-headers"), std::string::npos);
+}
+
+TEST(CompileVariant, MissingTargetCompilerIsNamed) {
+  test::TempDir d;
+  fs::create_directories(d.path() / "kbuild/include/config");
+  ASSERT_TRUE(write_file_text(d.path() / "kbuild/Makefile", "all:\n").ok());
+  ASSERT_TRUE(write_file_text(d.path() / "kbuild/include/config/auto.conf", "CONFIG_CC_VERSION_TEXT=\"gcc-99 (Nowhere) 99.1.0\"\n").ok());
+  build::CompileOptions o;
+  o.kbuild = d.path() / "kbuild";
+  o.work_dir = d.path() / "work";
+  o.source_relative = "drivers/iommu/intel/iommu.c";
+  auto r = build::compile_pair(o, "int a;\n", "int b;\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ExitCode::missing);
+  EXPECT_NE(r.error().message.find("gcc-99"), std::string::npos) << r.error().message;
+}
+
+// A stand-in kbuild Makefile: "compiles" by copying, writes a .cmd like kbuild, or fails like gcc.
+void fake_kbuild(const fs::path& dir, bool fail) {
+  fs::create_directories(dir);
+  std::string mk = fail ? "%.o:\n\t@echo '$(M)/iommu.c:12:10: fatal error: linux/nothing.h: No such file or directory' >&2; exit 1\n"
+                        : "%.o:\n\t@cp $(M)/$*.c $(M)/$@\n\t@echo 'cmd_$(M)/$@ := $(CC) -c -o $(M)/$@ $(M)/$*.c ; true' > $(M)/.$@.cmd\n";
+  ASSERT_TRUE(write_file_text(dir / "Makefile", mk).ok());
+}
+
+TEST(CompilePair, RunsBothVariantsAndReadsTheCmdFile) {
+  test::TempDir d;
+  fake_kbuild(d.path() / "kbuild", false);
+  build::CompileOptions o;
+  o.kbuild = d.path() / "kbuild";
+  o.work_dir = d.path() / "work";
+  o.source_relative = "drivers/iommu/intel/iommu.c";
+  o.include_dirs = {"/src/drivers/iommu/intel", "/src/drivers/iommu"};
+  o.cc = "cc-test";
+  auto r = build::compile_pair(o, "original\n", "patched\n");
+  ASSERT_TRUE(r.ok()) << r.error().message << "\n" << r.error().hint;
+  EXPECT_EQ(r->cc, "cc-test");
+  EXPECT_EQ(r->original.object, d.path() / "work/original/iommu.o");
+  EXPECT_EQ(r->patched.object, d.path() / "work/patched/iommu.o");
+  EXPECT_EQ(*read_file_text(r->original.object), "original\n");
+  EXPECT_EQ(*read_file_text(r->patched.object), "patched\n");
+  EXPECT_EQ(r->original.compiler_command, fmt::format("cc-test -c -o {0}/iommu.o {0}/iommu.c", (d.path() / "work/original").string()));
+  EXPECT_EQ(r->original.make_argv,
+            (std::vector<std::string>{"make", "-C", (d.path() / "kbuild").string(), "M=" + (d.path() / "work/original").string(), "CC=cc-test", "iommu.o"}));
+  auto kb = read_file_text(d.path() / "work/patched/Kbuild");
+  ASSERT_TRUE(kb.ok());
+  EXPECT_NE(kb->find("obj-y := iommu.o\n"), std::string::npos) << *kb;
+  EXPECT_NE(kb->find("ccflags-y := -I/src/drivers/iommu/intel -I/src/drivers/iommu -ffunction-sections -fdata-sections "
+                     "-fmacro-prefix-map=" + (d.path() / "work/patched").string() + "/=drivers/iommu/intel/\n"),
+            std::string::npos)
+      << *kb;
+  EXPECT_GT(r->seconds, 0.0);
+  Json j = build::to_json(*r);
+  EXPECT_EQ(j["patched"]["object"].as_string(), (d.path() / "work/patched/iommu.o").string());
+  EXPECT_EQ(j["cc"].as_string(), "cc-test");
+
+  o.as_module = true;
+  o.source_relative = "drivers/iommu/intel-iommu.c";
+  o.work_dir = d.path() / "work-old";
+  r = build::compile_pair(o, "a\n", "b\n");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->patched.object, d.path() / "work-old/patched/intel-iommu.o");
+  EXPECT_EQ(r->patched.make_argv.back(), "intel-iommu.o");
+  kb = read_file_text(d.path() / "work-old/original/Kbuild");
+  EXPECT_NE(kb->find("obj-m := intel-iommu.o\n"), std::string::npos) << *kb;
+  EXPECT_NE(kb->find("=drivers/iommu/\n"), std::string::npos) << "__FILE__ maps to the old in-tree directory: " << *kb;
+}
+
+TEST(CompilePair, CompilerErrorShowsLastLinesAndHint) {
+  test::TempDir d;
+  fake_kbuild(d.path() / "kbuild", true);
+  build::CompileOptions o;
+  o.kbuild = d.path() / "kbuild";
+  o.work_dir = d.path() / "work";
+  o.source_relative = "drivers/iommu/intel/iommu.c";
+  o.cc = "-";
+  auto r = build::compile_pair(o, "x\n", "y\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ExitCode::failure);
+  EXPECT_NE(r.error().message.find("fatal error: linux/nothing.h: No such file or directory"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().hint.find("linux-headers-$(uname -r)"), std::string::npos) << r.error().hint;
+}
+
+TEST(CompilePair, PathsMakeCannotTakeAreRefused) {
+  test::TempDir d;
+  fake_kbuild(d.path() / "kbuild", false);
+  build::CompileOptions o;
+  o.kbuild = d.path() / "kbuild";
+  o.work_dir = d.path() / "work dir";
+  o.source_relative = "drivers/iommu/intel/iommu.c";
+  o.cc = "-";
+  auto r = build::compile_pair(o, "x\n", "y\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("characters make cannot take"), std::string::npos) << r.error().message;
+}
+
+}  // namespace
+
+namespace {
+
+TEST(KbuildVersion, FollowsIncludeLikeDebianHeaders) {
+  test::TempDir d;
+  fs::create_directories(d.path() / "common");
+  fs::create_directories(d.path() / "flavour");
+  ASSERT_TRUE(write_file_text(d.path() / "common/Makefile", "VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 192\nEXTRAVERSION =\n").ok());
+  ASSERT_TRUE(write_file_text(d.path() / "flavour/Makefile", "include " + (d.path() / "common/Makefile").string() + "\n").ok());
+  auto v = build::kbuild_version(d.path() / "flavour");
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->str(), "6.1.192");
+  EXPECT_FALSE(build::kbuild_version(d.path() / "none").has_value());
+}
+
+TEST(CompileSource, RefusesASourceOfAnotherVersion) {
+  test::TempDir d;
+  fake_kbuild(d.path() / "kbuild", false);
+  {
+    auto mk = read_file_text(d.path() / "kbuild/Makefile");
+    ASSERT_TRUE(write_file_text(d.path() / "kbuild/Makefile", "VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 95\n" + *mk).ok());
+  }
+  fs::create_directories(d.path() / "src/drivers/iommu/intel");
+  std::string driver = "static bool device_rmrr_is_relaxable(struct device *dev)\n{\n\treturn false;\n}\n";
+  ASSERT_TRUE(write_file_text(d.path() / "src/drivers/iommu/intel/iommu.c", driver).ok());
+  ASSERT_TRUE(write_file_text(d.path() / "src/Makefile", "VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 192\n").ok());
+  auto tree = source::open_directory(d.path() / "src");
+  ASSERT_TRUE(tree.ok()) << tree.error().message;
+  auto tr = source::relax_transform(driver, tree->iommu_c_relative);
+  ASSERT_TRUE(tr.ok());
+  build::CompileOptions o;
+  o.kbuild = d.path() / "kbuild";
+  o.work_dir = d.path() / "work";
+  o.cc = "-";
+  auto r = build::compile_source(*tree, *tr, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ExitCode::refused);
+  EXPECT_NE(r.error().message.find("is Linux 6.1.192, but the kbuild tree"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("is Linux 6.12.95"), std::string::npos) << r.error().message;
+  o.allow_version_mismatch = true;
+  r = build::compile_source(*tree, *tr, o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto patched = read_file_text(r->patched.object);  // the fake kbuild copies the source
+  ASSERT_TRUE(patched.ok());
+  EXPECT_NE(patched->find("return true;"), std::string::npos);
+  EXPECT_EQ(*read_file_text(r->original.object), driver);
+}
+
+}  // namespace
