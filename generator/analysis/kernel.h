@@ -1,0 +1,147 @@
+// The analysis of one target kernel: load what can be found (symbols, image, BTF, config, kbuild tree), then
+// decide the era and the patch targets from symbols and BTF (never from the version number), and list what is
+// missing with how to get it. `relax-rmrr analyze` prints KernelFacts; later stages use LoadedKernel.
+#pragma once
+
+#include "analysis/btf.h"
+#include "analysis/bzimage.h"
+#include "analysis/elf_file.h"
+#include "analysis/kbuild.h"
+#include "analysis/kconfig.h"
+#include "analysis/symbols.h"
+#include "common/json.h"
+#include "common/result.h"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+namespace rr::analysis {
+
+enum class Era {
+  unknown,
+  attach_check,    // 3.17 - 6.5: the intel driver refuses RMRR devices in its attach path
+  require_direct,  // 6.6 on: the IOMMU core enforces dev->iommu->require_direct
+};
+std::string_view era_name(Era era);
+
+struct AnalyzeInputs {
+  std::optional<std::string> release;
+  std::optional<std::filesystem::path> kallsyms, system_map, vmlinux, image, btf, config, kbuild;
+  // Prefix for the default locations (/proc, /sys, /boot, /lib/modules); tests point it at a fake tree.
+  std::filesystem::path root = "/";
+  // The release of the kernel running here (default: uname -r). The target is the running kernel unless a
+  // symbol source or image is named, or --kernel-release names another release.
+  std::optional<std::string> running_release;
+  std::string local_cc = "gcc";
+  DecompressOptions decompress;
+};
+
+struct MissingItem {
+  std::string what;
+  std::string how;
+  bool blocking = false;  // a livepatch cannot be built or trusted without it
+};
+
+// Everything found for the target, kept for the later stages (klp builder, diff).
+struct LoadedKernel {
+  std::string release;
+  std::string release_from;
+  bool running = false;
+  std::optional<SymbolTable> symbols;
+  std::optional<ElfFile> image;          // the vmlinux ELF (from vmlinuz or --vmlinux)
+  std::string image_path;
+  Compression compression = Compression::none;
+  std::optional<SetupHeader> setup;
+  std::optional<Btf> btf;
+  std::optional<KernelConfig> config;
+  std::optional<KbuildTree> kbuild;
+  std::optional<ModuleSymvers> symvers;
+  std::optional<std::unordered_set<std::string>> traceable;  // available_filter_functions (vmlinux names)
+  std::string traceable_from;
+  std::vector<MissingItem> missing;
+  std::vector<std::string> notes;
+};
+
+// Explicitly named inputs that cannot be read or parsed are Errors; defaults that are absent become MissingItems.
+Result<LoadedKernel> load_kernel(const AnalyzeInputs& inputs);
+
+struct PatchTarget {
+  std::string name;
+  std::string role;
+  bool required = false;   // this era's livepatch replaces it
+  bool present = false;    // a symbol of that name exists (vmlinux)
+  bool function = false;   // ... and it is a function
+  char type = 0;
+  uint64_t address = 0;
+  unsigned count = 0;      // same-name vmlinux symbols
+  std::optional<unsigned> sympos;
+  std::vector<std::string> variants;  // gcc's pieces and clones: name.cold, name.isra.0, ...
+  std::optional<bool> traceable;      // listed in available_filter_functions (running kernel only)
+  std::optional<bool> in_btf;         // a BTF FUNC of that name
+  bool patchable = false;
+  std::string note;
+};
+
+struct ReferencedSymbol {
+  std::string name;
+  bool present = false;
+  char type = 0;
+  std::optional<unsigned> sympos;
+  std::optional<bool> exported;  // from Module.symvers; exported symbols need no klp relocation
+};
+
+struct KernelFacts {
+  std::string release;
+  std::string release_from;
+  bool running = false;
+
+  std::string symbols_from;
+  std::string symbols_kind;
+  size_t symbol_count = 0;
+  bool addresses_known = false;
+
+  std::string image_path;
+  std::string compression;
+  std::string image_version;  // the bzImage setup header's string
+  bool image_has_symtab = false;
+  std::optional<int64_t> kaslr_offset;
+
+  std::optional<BtfFacts> btf;
+
+  std::string config_from;
+  std::vector<std::pair<std::string, std::string>> config;  // selected options, "n" or "(absent)" included
+
+  std::string kbuild_dir;
+  bool kbuild_present = false;
+  bool symvers_present = false;
+
+  std::optional<CompilerInfo> kernel_compiler;
+  std::string kernel_compiler_from;
+  std::optional<CompilerInfo> local_compiler;
+  CompilerMatch compiler_match = CompilerMatch::unknown;
+
+  Era era = Era::unknown;
+  std::string era_reason;
+  std::vector<PatchTarget> targets;
+  std::vector<ReferencedSymbol> references;
+  bool feasible = false;  // era known, every required target patchable, livepatch enabled (when known)
+  std::vector<MissingItem> missing;
+  std::vector<std::string> notes;
+};
+
+// The era from what symbols and BTF say; `reason` explains the decision for the report.
+Era decide_era(const SymbolTable* symbols, const BtfFacts* btf, std::string& reason);
+// Names (vmlinux only) from available_filter_functions text ("name" or "name [module]" lines).
+std::unordered_set<std::string> parse_filter_functions(std::string_view text);
+// kallsyms _text minus the image's link-time _text (or .text start): the KASLR slide of the dump's boot.
+std::optional<int64_t> kaslr_offset(const SymbolTable& symbols, const ElfFile& image);
+// The facts from a loaded kernel; `local_cc` is the compiler to compare with when the kernel's own is absent.
+KernelFacts summarize(const LoadedKernel& kernel, const std::string& local_cc = "gcc");
+
+Result<KernelFacts> analyze(const AnalyzeInputs& inputs);
+Json to_json(const KernelFacts& facts);
+
+}  // namespace rr::analysis
