@@ -1,0 +1,12 @@
+# Writes a header holding every file of templates/ as a raw string, so the binary carries its templates.
+file(GLOB template_files "${TEMPLATE_DIR}/*")
+list(SORT template_files)
+set(out "// Generated from templates/ by generator/embed_templates.cmake: do not edit.\n#pragma once\n#include <string_view>\nnamespace rr::klp {\nstruct EmbeddedTemplate { std::string_view name; std::string_view text; };\ninline constexpr EmbeddedTemplate embedded_templates[] = {\n")
+foreach(f ${template_files})
+  get_filename_component(name "${f}" NAME)
+  file(READ "${f}" text)
+  string(APPEND out "  {\"${name}\", R\"rr_template(${text})rr_template\"},\n")
+endforeach()
+string(APPEND out "};\n}  // namespace rr::klp\n")
+file(WRITE "${OUTPUT}.tmp" "${out}")
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different "${OUTPUT}.tmp" "${OUTPUT}")

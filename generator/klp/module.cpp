@@ -1,0 +1,104 @@
+#include "klp/module.h"
+
+#include "common/file.h"
+#include "common/subprocess.h"
+#include "klp/elf_writer.h"
+#include "klp/templates.h"
+
+#include <chrono>
+
+namespace fs = std::filesystem;
+
+namespace rr::klp {
+
+namespace {
+constexpr const char* kPatchObject = "livepatch_code.o";
+
+bool valid_module_name(const std::string& n) {
+  if (n.empty() || n.size() > 55) return false;
+  for (char c : n)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  return !(n[0] >= '0' && n[0] <= '9');
+}
+
+std::string c_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+}  // namespace
+
+Result<std::string> render_glue(const KlpObject& klp, const ModuleRequest& r) {
+  if (!valid_module_name(r.module_name))
+    return make_error(ExitCode::bad_input, "module name '{}' must be lower-case letters, digits and '_' (at most 55)", r.module_name);
+  std::string externs, funcs;
+  for (const auto& f : klp.replaced) {
+    externs += fmt::format("extern void {}(void);\n", f.new_symbol);
+    funcs += fmt::format("\t{{\n\t\t.old_name = {},\n\t\t.new_func = {},\n\t\t.old_sympos = {},\n\t}},\n", c_string(f.name),
+                         f.new_symbol, f.sympos);
+  }
+  return render("klp_glue.c.in", {{"MODULE_NAME", r.module_name},
+                                  {"TOOL_VERSION", r.tool_version},
+                                  {"KERNEL_RELEASE", r.kernel_release},
+                                  {"EXTERN_DECLARATIONS", externs},
+                                  {"KLP_FUNCS", funcs},
+                                  {"CALLBACKS", r.callbacks},
+                                  {"OBJECT_CALLBACKS", r.object_callbacks},
+                                  {"FORCED", r.forced ? "yes" : "no"}});
+}
+
+Result<ModuleResult> build_module(const KlpObject& klp, const ModuleRequest& r) {
+  auto started = std::chrono::steady_clock::now();
+  ModuleResult out;
+  std::error_code ec;
+  fs::remove_all(r.work_dir, ec);
+  fs::create_directories(r.work_dir, ec);
+  if (ec) return make_error(ExitCode::environment, "cannot create {}: {}", r.work_dir.string(), ec.message());
+
+  RR_CHECK(write_object(klp.object, r.work_dir / kPatchObject));
+  // modpost reads every object's kbuild command file (for srcversion); ours was not built by kbuild.
+  RR_CHECK(write_file_text(r.work_dir / fmt::format(".{}.cmd", kPatchObject),
+                           fmt::format("cmd_{0} := relax-rmrr (prebuilt klp object)\n", (r.work_dir / kPatchObject).string())));
+  RR_ASSIGN(std::string glue, render_glue(klp, r));
+  RR_CHECK(write_file_text(r.work_dir / "klp_glue.c", glue));
+  RR_ASSIGN(std::string kbuild, render("Kbuild.in", {{"MODULE_NAME", r.module_name}, {"PATCH_OBJECT", kPatchObject}}));
+  RR_CHECK(write_file_text(r.work_dir / "Kbuild", kbuild));
+
+  // modpost cannot know the .klp.sym.* names (they are not exported): it may only warn about them.
+  proc::Command make{{"make", "-C", r.kbuild_dir.string(), "M=" + r.work_dir.string(), "KBUILD_MODPOST_WARN=1", "modules"}, {}, {}, {}};
+  for (const auto& v : r.make_variables) make.argv.push_back(v);
+  RR_ASSIGN(proc::Outcome made, proc::run(make));
+  fs::path ko = r.work_dir / (r.module_name + ".ko");
+  if (!made.ok() || !fs::exists(ko)) {
+    Error e = make_error(ExitCode::failure, "linking the module failed: {}", proc::last_lines(made.err + made.out, 12));
+    e.hint = fmt::format("the kbuild tree {} must match the target kernel; rerun with --keep-tmp to inspect {}", r.kbuild_dir.string(),
+                         r.work_dir.string());
+    return e;
+  }
+  // Anything modpost calls undefined must be one of ours: a real missing symbol would fail at load.
+  for (const auto& line : split_lines(made.err + made.out)) {
+    if (line.find("undefined!") == std::string::npos) continue;
+    if (line.find(".klp.sym.") == std::string::npos)
+      return make_error(ExitCode::failure, "modpost: {} (a symbol the module needs is neither exported nor a livepatch symbol)", trim(line));
+  }
+  RR_ASSIGN(out.conversion, convert_to_klp_module(ko, "vmlinux"));
+
+  if (r.sign_key || r.sign_cert) {
+    if (!r.sign_key || !r.sign_cert) return make_error(ExitCode::bad_input, "signing needs both --sign-key and --sign-cert");
+    fs::path sign_file = r.kbuild_dir / "scripts/sign-file";
+    if (!fs::exists(sign_file))
+      return make_error(ExitCode::missing, "{} is missing: cannot sign (the kbuild tree has no scripts/sign-file)", sign_file.string());
+    RR_ASSIGN(proc::Outcome signed_,
+              proc::run({{sign_file.string(), "sha256", r.sign_key->string(), r.sign_cert->string(), ko.string()}, {}, {}, {}}));
+    if (!signed_.ok()) return make_error(ExitCode::failure, "sign-file failed: {}", signed_.describe_end());
+    out.is_signed = true;
+  }
+  out.ko = ko;
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return out;
+}
+
+}  // namespace rr::klp
