@@ -17,5 +17,8 @@ struct Command {
 
 Command add_dmar_command(CLI::App& root);
 Command add_doctor_command(CLI::App& root);
+Command add_analyze_command(CLI::App& root);
+Command add_diff_command(CLI::App& root);
+Command add_build_command(CLI::App& root);
 
 }  // namespace rr::cli

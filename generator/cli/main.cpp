@@ -16,6 +16,9 @@ int main(int argc, char** argv) {
   std::vector<rr::cli::Command> commands{
       rr::cli::add_dmar_command(app),
       rr::cli::add_doctor_command(app),
+      rr::cli::add_analyze_command(app),
+      rr::cli::add_diff_command(app),
+      rr::cli::add_build_command(app),
   };
 
   try {
