@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 tests/setup/install-deps.sh
-[ ! -x tests/setup/kernel.sh ] || tests/setup/kernel.sh debian-6.1
+tests/setup/kernel.sh debian-6.1
 
 build_dir=${RELAX_RMRR_BUILD_DIR:-build-tests}
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRELAX_RMRR_WERROR=ON >/dev/null
