@@ -277,7 +277,7 @@ Result<SetupHeader> parse_setup_header(ByteView f) {
   if (!po || !pl) return make_error(ExitCode::bad_input, "bzImage truncated inside its setup header");
   h.payload_offset = *po;
   h.payload_length = *pl;
-  h.code_offset = static_cast<size_t>(h.setup_sects == 0 ? 4 : h.setup_sects) * 512;
+  h.code_offset = (static_cast<size_t>(h.setup_sects == 0 ? 4 : h.setup_sects) + 1) * 512;
   if (h.payload_length == 0 || !f.has(h.code_offset, 0) || !f.has(h.code_offset + h.payload_offset, h.payload_length))
     return make_error(ExitCode::bad_input,
                       "bzImage payload ({:#x} bytes at {:#x}+{:#x}) lies outside the {}-byte file (truncated image?)",

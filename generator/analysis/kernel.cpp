@@ -328,9 +328,10 @@ Result<LoadedKernel> load_kernel(const AnalyzeInputs& in) {
     if (k.release.empty() && !from_image.empty()) {
       k.release = from_image;
       k.release_from = "image";
-      // Now that the release is known, the default image path may exist too; the named image already loaded.
     } else if (!from_image.empty() && from_image != k.release) {
-      k.notes.push_back(fmt::format("the image {} is release {}, not {}", k.image_path, from_image, k.release));
+      k.inconsistent = true;
+      k.missing.push_back({fmt::format("an image of release {} (the image {} is release {})", k.release, k.image_path, from_image),
+                           "pass the vmlinuz of the target kernel with --image, or its release with --kernel-release", true});
     }
   }
   if (k.release.empty()) {
@@ -497,6 +498,23 @@ KernelFacts summarize(const LoadedKernel& k, const std::string& local_cc) {
     f.references.push_back(std::move(r));
   }
 
+  bool consistent = !k.inconsistent;
+  // Symbols and BTF from different kernels would decide the era from the wrong one: both driver callbacks are
+  // real functions, so a BTF of the same kernel has a FUNC for each of them.
+  if (syms && f.btf) {
+    std::vector<std::string> lacking;
+    for (const auto& t : f.targets)
+      if ((t.name == kAttach || t.name == kResv) && t.function && t.in_btf == false) lacking.push_back(t.name);
+    if (lacking.size() == 2) {
+      f.missing.push_back({fmt::format("BTF that matches the symbols: {} has no {} and {}, which {} has",
+                                       f.btf->origin, lacking[0], lacking[1], f.symbols_from),
+                           "give --btf (or --image) and --kallsyms of the same kernel", true});
+      f.era = Era::unknown;
+      f.era_reason = "the symbols and the BTF do not come from the same kernel";
+      consistent = false;
+    }
+  }
+
   bool livepatch_ok = !k.config || k.config->enabled("LIVEPATCH");
   if (k.config && !k.config->enabled("INTEL_IOMMU"))
     f.missing.push_back({"the Intel IOMMU driver (CONFIG_INTEL_IOMMU=y)",
@@ -507,7 +525,8 @@ KernelFacts summarize(const LoadedKernel& k, const std::string& local_cc) {
   if (f.era == Era::unknown && syms && f.btf)
     f.notes.push_back("no relax-rmrr livepatch applies to this kernel: " + f.era_reason);
   bool targets_ok = std::all_of(f.targets.begin(), f.targets.end(), [](const PatchTarget& t) { return !t.required || t.patchable; });
-  f.feasible = f.era != Era::unknown && targets_ok && livepatch_ok;
+  f.feasible = f.era != Era::unknown && targets_ok && livepatch_ok && consistent;
+  f.ready = f.feasible && std::none_of(f.missing.begin(), f.missing.end(), [](const MissingItem& m) { return m.blocking; });
   return f;
 }
 
@@ -540,6 +559,7 @@ Json to_json(const KernelFacts& f) {
   j.set("era", std::string(era_name(f.era)));
   j.set("era_reason", f.era_reason);
   j.set("feasible", f.feasible);
+  j.set("ready", f.ready);
 
   Json sy = Json::object();
   sy.set("from", str_or_null(f.symbols_from));

@@ -63,6 +63,7 @@ struct LoadedKernel {
   std::string traceable_from;
   std::vector<MissingItem> missing;
   std::vector<std::string> notes;
+  bool inconsistent = false;  // the inputs describe different kernels (e.g. an image of another release)
 };
 
 // Explicitly named inputs that cannot be read or parsed are Errors; defaults that are absent become MissingItems.
@@ -127,7 +128,8 @@ struct KernelFacts {
   std::string era_reason;
   std::vector<PatchTarget> targets;
   std::vector<ReferencedSymbol> references;
-  bool feasible = false;  // era known, every required target patchable, livepatch enabled (when known)
+  bool feasible = false;  // era known, every required target patchable, livepatch enabled (when known), inputs agree
+  bool ready = false;     // feasible and nothing blocking missing (headers, compiler): a build can start
   std::vector<MissingItem> missing;
   std::vector<std::string> notes;
 };

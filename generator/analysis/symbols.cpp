@@ -41,6 +41,19 @@ bool is_clone_suffix_chain(std::string_view rest) {
   return true;
 }
 
+// Plain loops: string_view::find_first_of calls memchr on the set for every character.
+bool is_blank(char c) { return c == ' ' || c == '\t'; }
+size_t first_blank(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i)
+    if (is_blank(s[i])) return i;
+  return std::string_view::npos;
+}
+size_t first_non_blank(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i)
+    if (!is_blank(s[i])) return i;
+  return std::string_view::npos;
+}
+
 Error line_error(const std::string& origin, size_t line_no, std::string_view line) {
   std::string shown(line.substr(0, 80));
   return make_error(ExitCode::bad_input, "{} line {}: expected '<hex address> <type letter> <name> [[module]]', got '{}'",
@@ -59,7 +72,7 @@ Result<SymbolTable> parse_lines(std::string_view text, std::string origin, Symbo
     pos = nl + 1;
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
+    if (first_non_blank(line) == std::string_view::npos) continue;
 
     // address
     size_t sp = line.find(' ');
@@ -74,17 +87,17 @@ Result<SymbolTable> parse_lines(std::string_view text, std::string origin, Symbo
       return line_error(origin, line_no, line);
     std::string_view rest = line.substr(sp + 3);
     // name, then optional [module] after a tab or spaces
-    size_t end = rest.find_first_of(" \t");
+    size_t end = first_blank(rest);
     std::string_view name = rest.substr(0, end);
     std::string_view module;
     if (end != std::string_view::npos) {
       std::string_view tail = rest.substr(end);
-      size_t b = tail.find_first_not_of(" \t");
+      size_t b = first_non_blank(tail);
       tail = b == std::string_view::npos ? std::string_view{} : tail.substr(b);
       while (!tail.empty() && (tail.back() == ' ' || tail.back() == '\t')) tail.remove_suffix(1);
       if (!tail.empty()) {
         if (!allow_modules || tail.size() < 3 || tail.front() != '[' || tail.back() != ']' ||
-            tail.find_first_of(" \t") != std::string_view::npos)
+            first_blank(tail) != std::string_view::npos)
           return line_error(origin, line_no, line);
         module = tail.substr(1, tail.size() - 2);
       }
@@ -243,7 +256,7 @@ std::optional<unsigned> SymbolTable::sympos(const Symbol& symbol) const {
     }
   }
   if (!found) return std::nullopt;
-  return rank;
+  return same_object == 1 ? 0u : rank;
 }
 
 std::vector<const Symbol*> SymbolTable::variants(std::string_view base) const {

@@ -87,8 +87,9 @@ void print_report(const analysis::KernelFacts& f) {
     for (const auto& m : f.missing)
       fmt::print("    {}{}\n      -> {}\n", m.blocking ? "[needed] " : "", m.what, m.how);
   }
-  fmt::print("  verdict: {}\n", f.feasible ? "a relax-rmrr livepatch can target this kernel"
-                                            : "no livepatch can be planned for this kernel with what is known");
+  fmt::print("  verdict: {}\n", !f.feasible ? "no livepatch can be planned for this kernel with what is known"
+                                : f.ready  ? "a relax-rmrr livepatch can target this kernel, and everything to build it is here"
+                                           : "a relax-rmrr livepatch can target this kernel; get the [needed] items above to build it");
 }
 
 }  // namespace

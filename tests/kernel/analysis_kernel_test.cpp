@@ -333,8 +333,9 @@ TEST(RealKernel, AnalyzeSaysAttachCheckAndTheTwoTargets) {
       EXPECT_NE(m.what.find("compiler"), std::string::npos) << m.what;
     }
   }
+  EXPECT_TRUE(f->feasible);
   if (f->compiler_match == CompilerMatch::exact) {
-    EXPECT_TRUE(f->feasible);
+    EXPECT_TRUE(f->ready);
   }
 }
 

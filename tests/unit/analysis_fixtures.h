@@ -145,6 +145,7 @@ struct BtfSpec {
   bool dev_iommu = true;
   bool require_direct = false;
   bool attach_func = true;
+  bool resv_func = true;
 };
 
 // A small vmlinux-like BTF: struct dev_iommu (with an anonymous union, and require_direct as a 1-bit field
@@ -184,7 +185,7 @@ inline Bytes build_btf(const BtfSpec& spec) {
   int proto2 = btf__add_func_proto(b, 0);
   btf__add_func_param(b, "device", ptr);
   btf__add_func_param(b, "head", ptr);
-  btf__add_func(b, "intel_iommu_get_resv_regions", BTF_FUNC_STATIC, proto2);
+  if (spec.resv_func) btf__add_func(b, "intel_iommu_get_resv_regions", BTF_FUNC_STATIC, proto2);
   btf__add_func(b, "iommu_alloc_resv_region", BTF_FUNC_GLOBAL, proto2);
   uint32_t size = 0;
   const void* raw = btf__raw_data(b, &size);

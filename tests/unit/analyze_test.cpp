@@ -95,6 +95,7 @@ TEST(KernelAnalysis, RunningAttachCheckKernel) {
   EXPECT_EQ(f->release, kRelease);
   EXPECT_EQ(f->era, Era::attach_check) << f->era_reason;
   EXPECT_TRUE(f->feasible);
+  EXPECT_TRUE(f->ready);
   EXPECT_EQ(f->symbols_kind, "kallsyms");
   EXPECT_EQ(f->symbol_count, 10u);
 
@@ -188,6 +189,26 @@ TEST(KernelAnalysis, DuplicateNamesGetSympos) {
   EXPECT_EQ(relax->traceable, false);  // present but not in the fake ftrace list
 }
 
+TEST(KernelAnalysis, BtfOfAnotherKernelIsCaught) {
+  FakeHost h;
+  populate_running(h, true);
+  // A BTF without the intel driver (e.g. the build host's) next to symbols that have it.
+  write_bytes(h.root() / "sys/kernel/btf/vmlinux",
+              test::build_btf({.require_direct = true, .attach_func = false, .resv_func = false}));
+  auto f = analyze(h.inputs());
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EXPECT_EQ(f->era, Era::unknown);
+  EXPECT_NE(f->era_reason.find("same kernel"), std::string::npos) << f->era_reason;
+  EXPECT_FALSE(f->feasible);
+  EXPECT_TRUE(missing_mentions(*f, "BTF that matches the symbols"));
+  // One of the two missing from BTF is not enough to call it a mismatch.
+  write_bytes(h.root() / "sys/kernel/btf/vmlinux", test::build_btf({.require_direct = true, .attach_func = false}));
+  auto g = analyze(h.inputs());
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g->era, Era::require_direct);
+  EXPECT_TRUE(g->feasible);
+}
+
 TEST(KernelAnalysis, MissingPiecesSayHowToGetThem) {
   FakeHost h;
   fs::path r = h.root();
@@ -253,6 +274,7 @@ TEST(KernelAnalysis, OtherKernelFromImageAndKallsymsDump) {
   EXPECT_FALSE(target(*f, "intel_iommu_attach_device")->traceable.has_value());
   EXPECT_TRUE(target(*f, "intel_iommu_attach_device")->patchable);
   EXPECT_TRUE(missing_mentions(*f, "linux-headers-" + kRelease));
+  EXPECT_FALSE(f->ready);  // the headers are missing
 }
 
 TEST(KernelAnalysis, VmlinuxWithSymtabIsEnough) {
@@ -268,6 +290,53 @@ TEST(KernelAnalysis, VmlinuxWithSymtabIsEnough) {
   EXPECT_EQ(f->era, Era::require_direct);
   EXPECT_EQ(target(*f, "intel_iommu_attach_device")->variants.size(), 1u);
   EXPECT_FALSE(f->kaslr_offset.has_value());
+}
+
+TEST(KernelAnalysis, LoadedKernelKeepsTheInputsForLaterStages) {
+  FakeHost h;
+  fs::path r = h.root();
+  // An unstripped vmlinux as the image plus a kallsyms dump of a boot slid by 0x3000000.
+  write_bytes(r / "vmlinux", test::build_vmlinux(test::build_btf({}), true));
+  write(r / "kallsyms", kallsyms_text(0x3000000));
+  AnalyzeInputs in = h.inputs();
+  in.image = r / "vmlinux";
+  in.kallsyms = r / "kallsyms";
+  auto k = load_kernel(in);
+  ASSERT_TRUE(k.ok()) << k.error().message;
+  ASSERT_TRUE(k->image.has_value());
+  ASSERT_TRUE(k->symbols.has_value());
+  ASSERT_TRUE(k->btf.has_value());
+  EXPECT_EQ(k->symbols->source(), SymbolSource::kallsyms);  // the dump, not the image's symtab
+  auto slide = kaslr_offset(*k->symbols, *k->image);
+  ASSERT_TRUE(slide.has_value());
+  EXPECT_EQ(*slide, 0x3000000);
+  // A kallsyms address maps back into the image's bytes.
+  const Symbol* attach = k->symbols->first("intel_iommu_attach_device");
+  ASSERT_NE(attach, nullptr);
+  auto code = k->image->bytes_at(attach->address - static_cast<uint64_t>(*slide), 8);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(code->data()[0], 0xcc);
+  KernelFacts f = summarize(*k);
+  EXPECT_EQ(f.kaslr_offset, 0x3000000);
+  EXPECT_TRUE(f.image_has_symtab);
+  EXPECT_EQ(f.compression, "none");
+}
+
+TEST(KernelAnalysis, ImageOfAnotherReleaseIsBlocking) {
+  FakeHost h;
+  fs::path r = h.root();
+  write_bytes(r / "vmlinuz", test::build_bzimage(test::compress_with("gzip -n", test::build_vmlinux(test::build_btf({}), false)),
+                                                 3, "6.1.0-1-other (x@y) #1 SMP"));
+  write(r / "kallsyms", kallsyms_text(0));
+  AnalyzeInputs in = h.inputs();
+  in.release = kRelease;
+  in.image = r / "vmlinuz";
+  in.kallsyms = r / "kallsyms";
+  auto f = analyze(in);
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EXPECT_EQ(f->release, kRelease);
+  EXPECT_TRUE(missing_mentions(*f, "is release 6.1.0-1-other"));
+  EXPECT_FALSE(f->feasible);
 }
 
 TEST(KernelAnalysis, DummySystemMapOfAnotherKernelIsNamed) {
@@ -392,6 +461,22 @@ TEST(AnalyzeCommand, JsonAndExitCodes) {
   EXPECT_EQ(bad.exit_code, 2) << bad.output;
   auto both = test::run_command(fmt::format("{} analyze --kallsyms a --system-map b", bin));
   EXPECT_EQ(both.exit_code, 2) << both.output;
+}
+
+}  // namespace
+
+namespace {
+
+// The default target is whatever kernel runs the tests: the report must be well-formed JSON for it, whatever
+// its answer (0 targetable, 1 not).
+TEST(AnalyzeCommand, RunningKernelGivesAnAnswer) {
+  auto res = test::run_command(fmt::format("{} analyze --json 2>/dev/null", RELAX_RMRR_BINARY));
+  EXPECT_TRUE(res.exit_code == 0 || res.exit_code == 1) << res.exit_code << "\n" << res.output;
+  auto j = Json::parse(res.output);
+  ASSERT_TRUE(j.ok()) << j.error().message << "\n" << res.output;
+  EXPECT_TRUE((*j)["running"].as_bool());
+  EXPECT_EQ((*j)["feasible"].as_bool(), res.exit_code == 0);
+  EXPECT_EQ((*j)["targets"].size(), 5u);
 }
 
 }  // namespace
