@@ -88,9 +88,8 @@ int run_build(const BuildOptions& o) {
   std::string era_reason;
   analysis::BtfFacts btf_facts = analysis::collect_btf_facts(*kernel->btf, {});
   analysis::Era era = analysis::decide_era(&*kernel->symbols, &btf_facts, era_reason);
-  if (era != analysis::Era::attach_check) {
-    Error e = make_error(ExitCode::refused, "this kernel is of the '{}' era ({}); this build of relax-rmrr handles the attach-check era only",
-                         analysis::era_name(era), era_reason);
+  if (era == analysis::Era::unknown) {
+    Error e = make_error(ExitCode::refused, "cannot tell how this kernel enforces RMRRs: {}", era_reason);
     return report_error(e);
   }
   timings.set("analyse", progress.end());
@@ -144,6 +143,7 @@ int run_build(const BuildOptions& o) {
   mreq.module_name = o.name;
   mreq.kernel_release = kernel->release;
   mreq.tool_version = RELAX_RMRR_VERSION;
+  mreq.require_direct_callbacks = era == analysis::Era::require_direct;
   if (!compiled->cc.empty()) mreq.make_variables.push_back("CC=" + compiled->cc);
   if (!o.sign_key.empty()) mreq.sign_key = fs::path(o.sign_key);
   if (!o.sign_cert.empty()) mreq.sign_cert = fs::path(o.sign_cert);

@@ -40,13 +40,19 @@ Result<std::string> render_glue(const KlpObject& klp, const ModuleRequest& r) {
     funcs += fmt::format("\t{{\n\t\t.old_name = {},\n\t\t.new_func = {},\n\t\t.old_sympos = {},\n\t}},\n", c_string(f.name),
                          f.new_symbol, f.sympos);
   }
+  std::string callbacks, object_callbacks;
+  if (r.require_direct_callbacks) {
+    RR_ASSIGN(callbacks, render("klp_callbacks_require_direct.c.in", {{"MODULE_NAME", r.module_name}}));
+    object_callbacks =
+        "\t\t.callbacks = {\n\t\t\t.post_patch = relax_rmrr_post_patch,\n\t\t\t.post_unpatch = relax_rmrr_post_unpatch,\n\t\t},";
+  }
   return render("klp_glue.c.in", {{"MODULE_NAME", r.module_name},
                                   {"TOOL_VERSION", r.tool_version},
                                   {"KERNEL_RELEASE", r.kernel_release},
                                   {"EXTERN_DECLARATIONS", externs},
                                   {"KLP_FUNCS", funcs},
-                                  {"CALLBACKS", r.callbacks},
-                                  {"OBJECT_CALLBACKS", r.object_callbacks},
+                                  {"CALLBACKS", callbacks},
+                                  {"OBJECT_CALLBACKS", object_callbacks},
                                   {"FORCED", r.forced ? "yes" : "no"}});
 }
 

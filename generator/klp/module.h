@@ -22,8 +22,9 @@ struct ModuleRequest {
   std::string kernel_release;
   std::string tool_version;
   bool forced = false;                    // recorded in modinfo: a safety check was overridden
-  std::string callbacks;                  // C text defining pre/post (un)patch callbacks, may be empty
-  std::string object_callbacks;           // their ".callbacks = {...}" initializer lines, may be empty
+  // The 6.6+ era: klp callbacks that recompute dev->iommu->require_direct after (un)patching
+  // (templates/klp_callbacks_require_direct.c.in explains why that is the minimal change).
+  bool require_direct_callbacks = false;
   std::vector<std::string> make_variables;  // e.g. "CC=gcc-12"
   std::optional<std::filesystem::path> sign_key;
   std::optional<std::filesystem::path> sign_cert;
