@@ -58,7 +58,7 @@ profile_debian_6_12() {
 deb http://deb.debian.org/debian trixie-updates main
 deb http://deb.debian.org/debian-security trixie-security main'
   P_SOURCE_PKG=linux-source-6.12
-  P_HEADERS=skip
+  P_HEADERS=chroot:trixie
   P_REFUSE_ERRNO=EINVAL
   P_REFUSE_LOG='Firmware has requested this device have a 1:1 IOMMU mapping, rejecting configuring the device without a 1:1 mapping'
 }
@@ -128,6 +128,14 @@ get_deb() {
 
 install_headers() {
   local status
+  BUILD_CHROOT=
+  if [[ $P_HEADERS == chroot:* ]]; then
+    # The headers (and the compiler they name) live in a chroot of their own suite; KBUILD is a path in it.
+    BUILD_CHROOT=$("$SCRIPT_DIR/chroot.sh" "${P_HEADERS#chroot:}" "$HEADERS_PKG=$VERSION")
+    KBUILD=/usr/src/$HEADERS_PKG
+    [[ -f $BUILD_CHROOT$KBUILD/Makefile ]] || die "kbuild tree $KBUILD missing in $BUILD_CHROOT"
+    return
+  fi
   if [[ $P_HEADERS == skip ]]; then
     KBUILD=
     log "headers of $RELEASE not installed on this host (profile: another suite's compiler); KBUILD left empty"
@@ -244,6 +252,7 @@ write_env() {
     printf 'VMLINUZ=%q\n' "$VMLINUZ"
     printf 'CONFIG=%q\n' "$CONFIG"
     printf 'KBUILD=%q\n' "$KBUILD"
+    printf 'BUILD_CHROOT=%q\n' "$BUILD_CHROOT"
     printf 'SOURCE_TARBALL=%q\n' "$SOURCE_TARBALL"
     printf 'MODULES=%q\n' "$MODULES"
     printf 'KALLSYMS=%q\n' "$KALLSYMS"
