@@ -12,7 +12,6 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 ENV=${RELAX_RMRR_CACHE:-/var/cache/relax-rmrr}/kernels/$KERNEL_NAME/kernel.env
 [[ -f $ENV ]] || { echo "ERROR: $ENV missing: run tests/setup/kernel.sh $KERNEL_NAME first" >&2; exit 1; }
-[[ -x $BIN ]] || { echo "ERROR: relax-rmrr binary not found: $BIN" >&2; exit 1; }
 BUILD_CHROOT=
 # shellcheck source=/dev/null
 source "$ENV"
@@ -20,6 +19,7 @@ source "$ENV"
 mkdir -p "$(dirname "$OUT")"
 
 if [[ -z $BUILD_CHROOT ]]; then
+  [[ -x $BIN ]] || { echo "ERROR: relax-rmrr binary not found: $BIN" >&2; exit 1; }
   # shellcheck disable=SC2086 # extra arguments are meant to be split
   "$BIN" build --kbuild "$KBUILD" --source "$SOURCE_TARBALL" --kallsyms "$KALLSYMS" --config "$CONFIG" \
     --image "$VMLINUZ" --output "$OUT" ${RELAX_RMRR_E2E_BUILD_ARGS:-}
