@@ -2,7 +2,7 @@
 # The relax-rmrr proof (design.md §3) in one QEMU boot under TCG.
 #
 #   tests/e2e/run-proof.sh --kernel debian-6.1 --topology root-bus|root-port-path|root-port-bridge|multi-rmrr
-#                          [--module FILE.ko] [--control] [--timeout SECONDS] [--keep DIR]
+#                          [--module FILE.ko] [--control] [--hold-during-disable] [--timeout SECONDS] [--keep DIR]
 #
 # --control boots the same machine without the RMRR override and asserts the attach succeeds: proves the
 # VFIO client and the machine are sound, so a refusal in the real run is the RMRR lock and nothing else.
@@ -11,6 +11,8 @@
 #   1 attach refused, reserved_regions says direct       2 livepatch loaded, transition 0
 #   3 attach OK; the device removed and rescanned (probed after the patch) reads direct-relaxable and
 #     attaches too                                      4 enabled=0, transition 0, attach refused, direct
+# --hold-during-disable: a VFIO user (as a running VM would) holds the device while the patch is disabled;
+#   it keeps its domain and can still map DMA; once it lets go the veto applies again.
 # Prints PASS/FAIL per assertion, the guest's dmesg on failure; exits 0 only if all passed.
 set -euo pipefail
 
@@ -24,7 +26,7 @@ EDU_ID=1234:11e8
 # the BIOS area, and the 128 KiB SeaBIOS keeps at the top of the low RAM with -m 1024.
 RMRR1="base=0xf0000,limit=0xfffff"
 RMRR2="base=0x3ffe0000,limit=0x3fffffff"
-KERNEL='' MODULE=${RELAX_RMRR_E2E_MODULE:-} TOPOLOGY='' TIMEOUT=180 KEEP='' CONTROL=0
+KERNEL='' MODULE=${RELAX_RMRR_E2E_MODULE:-} TOPOLOGY='' TIMEOUT=180 KEEP='' CONTROL=0 HOLD=0
 WORK='' FAILURES=0 PASSES=0 DMESG_FROM_CONSOLE=0
 
 usage() {
@@ -39,6 +41,7 @@ parse_args() {
       --module) MODULE=${2:?--module needs a file}; shift 2 ;;
       --topology) TOPOLOGY=${2:?--topology needs a value}; shift 2 ;;
       --control) CONTROL=1; shift ;;
+      --hold-during-disable) HOLD=1; shift ;;
       --timeout) TIMEOUT=${2:?--timeout needs seconds}; shift 2 ;;
       --keep) KEEP=${2:?--keep needs a directory}; shift 2 ;;
       -h | --help) usage ;;
@@ -141,6 +144,7 @@ build_guest() {
     if [[ -n $MODULE ]]; then
       echo "LIVEPATCH=/relax.ko"
       echo "LP_NAME=$(livepatch_name "$MODULE")"
+      echo "HOLD_DURING_DISABLE=$HOLD"
     fi
   } > "$WORK/e2e.conf"
   e2e_build_initramfs "$WORK/main.cpio" "$WORK/e2e.conf" "$MODULES" "$WORK/tools" "$MODULE"
@@ -230,8 +234,16 @@ assert_results() {
     expect 3 bind OK "re-probed device bound to vfio-pci"
     expect 3 resv direct-relaxable "reserved_regions of the re-probed device: every RMRR direct-relaxable"
     expect 3 attach_reprobed OK "attach of the re-probed device succeeds"
+    if ((HOLD)); then
+      expect 4 hold OK "a VFIO user holds the device before the patch is disabled"
+    fi
     expect 4 disable OK "livepatch disabled"
     expect 4 transition "0|gone" "unpatch transition finished (0, or the disabled patch already freed)"
+    if ((HOLD)); then
+      expect 4 held_after_disable OK "the holder keeps its domain across the disable (a DMA map still works)"
+      expect 4 attach_after_release OK "a device assigned during the disable keeps its relaxation until probed again"
+      expect 4 reprobe OK "device removed and rescanned after the disable"
+    fi
     expect 4 attach FAIL "attach refused again after disable" "$REFUSE_ERRNO"
     expect 4 resv direct "reserved_regions reports direct again"
   fi
@@ -257,8 +269,9 @@ finish_checks() {
   else
     fail "guest did not finish (no 'end' line)"
   fi
-  if grep -qE 'Kernel panic|BUG: |Oops|WARNING: CPU' "$WORK/dmesg.txt" "$WORK/console.log"; then
-    fail "kernel logged a panic/BUG/Oops/WARNING: $(grep -m1 -hE 'Kernel panic|BUG: |Oops|WARNING: CPU' "$WORK/dmesg.txt" "$WORK/console.log")"
+  local bad='Kernel panic|BUG: |Oops|WARNING: CPU'
+  if grep -qE "$bad" "$WORK/dmesg.txt" "$WORK/console.log"; then
+    fail "kernel logged a panic/BUG/Oops/WARNING: $(grep -m1 -hE "$bad" "$WORK/dmesg.txt" "$WORK/console.log")"
   else
     pass "no panic, BUG, Oops or WARNING in the kernel log"
   fi
@@ -299,7 +312,7 @@ main() {
   fi
   assert_results
   ((FAILURES == 0)) || show_dmesg
-  echo "SUMMARY kernel=$KERNEL topology=$TOPOLOGY$( ((CONTROL)) && echo ' control=1') module=${MODULE:-none} passed=$PASSES failed=$FAILURES seconds=$((SECONDS - t0))"
+  echo "SUMMARY kernel=$KERNEL topology=$TOPOLOGY$( ((CONTROL)) && echo ' control=1')$( ((HOLD)) && echo ' hold=1') module=${MODULE:-none} passed=$PASSES failed=$FAILURES seconds=$((SECONDS - t0))"
   ((FAILURES == 0))
 }
 

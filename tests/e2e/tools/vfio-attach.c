@@ -97,13 +97,19 @@ static int map_one_page(int container) {
 
 int main(int argc, char **argv) {
   int do_map = 0;
+  const char *hold_until = NULL;  // --hold FILE: stay attached until FILE exists, then map again
   int argi = 1;
-  if (argi < argc && strcmp(argv[argi], "--map") == 0) {
-    do_map = 1;
-    argi++;
+  for (; argi < argc && argv[argi][0] == '-'; argi++) {
+    if (strcmp(argv[argi], "--map") == 0) {
+      do_map = 1;
+    } else if (strcmp(argv[argi], "--hold") == 0 && argi + 1 < argc) {
+      hold_until = argv[++argi];
+    } else {
+      break;
+    }
   }
   if (argi + 1 != argc) {
-    fprintf(stderr, "usage: %s [--map] DOMAIN:BUS:DEV.FN\n", argv[0]);
+    fprintf(stderr, "usage: %s [--map] [--hold FILE] DOMAIN:BUS:DEV.FN\n", argv[0]);
     return 2;
   }
   g_bdf = argv[argi];
@@ -139,6 +145,14 @@ int main(int argc, char **argv) {
 
   printf("ATTACH OK bdf=%s group=%d iommu=type1v2%s\n", g_bdf, g_group, do_map ? " map=ok" : "");
   fflush(stdout);
+  if (hold_until) {
+    // A VM keeps its device while the host changes: wait (bounded), then prove the domain still maps.
+    for (int i = 0; i < 2400 && access(hold_until, F_OK) != 0; i++) usleep(50 * 1000);
+    if (access(hold_until, F_OK) != 0) return report("ERROR", "hold", ETIMEDOUT, "release file never appeared");
+    if (map_one_page(container) < 0) return report("FAIL", "map_after_hold", errno, "VFIO_IOMMU_MAP_DMA after holding");
+    printf("HELD OK bdf=%s group=%d map=ok\n", g_bdf, g_group);
+    fflush(stdout);
+  }
   ioctl(group, VFIO_GROUP_UNSET_CONTAINER);
   close(group);
   close(container);
