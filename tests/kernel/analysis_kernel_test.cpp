@@ -17,6 +17,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "kernel_env.h"
+
 #include <cstdlib>
 #include <map>
 
@@ -28,33 +30,6 @@ namespace {
 
 constexpr const char* kSetup = "run `tests/setup/kernel.sh debian-6.1` (it writes kernel.env with VMLINUZ, CONFIG, "
                                "KBUILD, KALLSYMS), or set RELAX_RMRR_KERNEL_ENV / RELAX_RMRR_KERNEL_DIR";
-
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
-// A value as bash's printf %q writes it: words, '...' quoting and backslash escapes.
-std::string shell_unquote(std::string_view v) {
-  std::string out;
-  bool in_single = false;
-  for (size_t i = 0; i < v.size(); ++i) {
-    char c = v[i];
-    if (in_single) {
-      if (c == '\'') in_single = false;
-      else out.push_back(c);
-    } else if (c == '\'') {
-      in_single = true;
-    } else if (c == '"') {
-      continue;
-    } else if (c == '\\' && i + 1 < v.size()) {
-      out.push_back(v[++i]);
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
 
 struct KernelInputs {
   fs::path env_file;
@@ -70,23 +45,9 @@ struct KernelInputs {
 const KernelInputs& inputs() {
   static const KernelInputs in = [] {
     KernelInputs k;
-    if (!env("RELAX_RMRR_KERNEL_ENV").empty()) k.env_file = env("RELAX_RMRR_KERNEL_ENV");
-    else if (!env("RELAX_RMRR_KERNEL_DIR").empty()) k.env_file = fs::path(env("RELAX_RMRR_KERNEL_DIR")) / "kernel.env";
-    else
-      k.env_file = fs::path(env("RELAX_RMRR_CACHE").empty() ? "/var/cache/relax-rmrr" : env("RELAX_RMRR_CACHE")) /
-                   "kernels/debian-6.1/kernel.env";
-    if (auto text = read_file_text(k.env_file)) {
-      for (const auto& line : split_lines(*text)) {
-        std::string l = trim(line);
-        if (starts_with(l, "export ")) l = trim(l.substr(7));
-        size_t eq = l.find('=');
-        if (l.empty() || l[0] == '#' || eq == std::string::npos) continue;
-        k.values[l.substr(0, eq)] = shell_unquote(l.substr(eq + 1));
-      }
-    }
-    for (auto [var, key] : {std::pair{"RELAX_RMRR_VMLINUZ", "VMLINUZ"}, {"RELAX_RMRR_KCONFIG", "CONFIG"},
-                            {"RELAX_RMRR_KBUILD", "KBUILD"}, {"RELAX_RMRR_KALLSYMS", "KALLSYMS"}})
-      if (!env(var).empty()) k.values[key] = env(var);
+    test::KernelEnv e = test::read_kernel_env();
+    k.env_file = e.file;
+    k.values = e.values;
     std::vector<std::string> absent;
     for (const char* key : {"VMLINUZ", "CONFIG", "KBUILD", "KALLSYMS"}) {
       std::string v = k.get(key);

@@ -26,7 +26,7 @@ class BuildModule : public ::testing::Test {
     return test::run_command(fmt::format("{} build -q --json {} {} {}", RELAX_RMRR_BINARY, base_args(), extra,
                                          stderr_too ? "" : "2>/dev/null"));
   }
-  std::map<std::string, std::string> env_;
+  test::KernelEnv env_;
   test::TempDir dir_;
 };
 

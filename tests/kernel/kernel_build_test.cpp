@@ -11,6 +11,7 @@
 #include "source/source.h"
 #include "source/transform.h"
 #include "../unit/test_util.h"
+#include "kernel_env.h"
 
 #include <gelf.h>
 #include <libelf.h>
@@ -31,55 +32,14 @@ constexpr const char* kSetup =
     "run `tests/setup/kernel.sh debian-6.1` (it writes kernel.env), or set RELAX_RMRR_KBUILD and "
     "RELAX_RMRR_SOURCE_TARBALL";
 
-// One value of a kernel.env line written with printf %q: plain words, '...' and backslash escapes.
-std::string unquote(std::string_view v) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) {
-    char c = v[i];
-    if (c == '\'') {
-      size_t end = v.find('\'', i + 1);
-      if (end == std::string_view::npos) end = v.size();
-      out.append(v.substr(i + 1, end - i - 1));
-      i = end;
-    } else if (c == '\\' && i + 1 < v.size()) {
-      out += v[++i];
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 struct Inputs {
   fs::path kbuild, tarball;
   std::string from;  // where they came from, for messages
 };
 
 Inputs inputs() {
-  Inputs in;
-  fs::path env_file;
-  if (const char* e = std::getenv("RELAX_RMRR_KERNEL_ENV"); e && *e) {
-    env_file = e;
-  } else {
-    const char* cache = std::getenv("RELAX_RMRR_CACHE");
-    env_file = fs::path(cache && *cache ? cache : "/var/cache/relax-rmrr") / "kernels/debian-6.1/kernel.env";
-  }
-  if (auto text = read_file_text(env_file); text) {
-    in.from = env_file.string();
-    for (const auto& line : split_lines(*text)) {
-      auto eq = line.find('=');
-      if (eq == std::string::npos || starts_with(line, "#")) continue;
-      std::string key = trim(std::string_view(line).substr(0, eq));
-      std::string value = unquote(trim(std::string_view(line).substr(eq + 1)));
-      if (key == "KBUILD") in.kbuild = value;
-      if (key == "SOURCE_TARBALL") in.tarball = value;
-    }
-  } else {
-    in.from = "environment (no " + env_file.string() + ")";
-  }
-  if (const char* k = std::getenv("RELAX_RMRR_KBUILD"); k && *k && in.kbuild.empty()) in.kbuild = k;
-  if (const char* t = std::getenv("RELAX_RMRR_SOURCE_TARBALL"); t && *t && in.tarball.empty()) in.tarball = t;
-  return in;
+  test::KernelEnv env = test::read_kernel_env();
+  return {env.get("KBUILD"), env.get("SOURCE_TARBALL"), env.values.empty() ? "environment (no " + env.file.string() + ")" : env.file.string()};
 }
 
 // Section name -> bytes, for the .text.* sections of an object (libelf).

@@ -1,6 +1,7 @@
-// The real test kernel's files, as tests/setup/kernel.sh describes them in kernel.env (shell syntax,
-// values written with printf %q). Found at $RELAX_RMRR_KERNEL_ENV, else
-// ${RELAX_RMRR_CACHE:-/var/cache/relax-rmrr}/kernels/<kernel>/kernel.env. Missing inputs fail the test.
+// The real test kernel's files, as tests/setup/kernel.sh describes them in kernel.env (shell syntax, values
+// written with printf %q). Found at $RELAX_RMRR_KERNEL_ENV, else $RELAX_RMRR_KERNEL_DIR/kernel.env, else
+// ${RELAX_RMRR_CACHE:-/var/cache/relax-rmrr}/kernels/<kernel>/kernel.env. Single values can be overridden by
+// environment variables (RELAX_RMRR_<KEY>, e.g. RELAX_RMRR_KBUILD). Missing inputs fail the tests.
 #pragma once
 
 #include "common/file.h"
@@ -35,24 +36,41 @@ inline std::string shell_unquote(std::string_view v) {
   return out;
 }
 
-// KEY -> value; empty when the file is missing.
-inline std::map<std::string, std::string> read_kernel_env(const std::string& kernel = "debian-6.1") {
-  std::filesystem::path file;
-  if (const char* e = std::getenv("RELAX_RMRR_KERNEL_ENV")) file = e;
-  else {
-    const char* cache = std::getenv("RELAX_RMRR_CACHE");
-    file = std::filesystem::path(cache ? cache : "/var/cache/relax-rmrr") / "kernels" / kernel / "kernel.env";
+struct KernelEnv {
+  std::filesystem::path file;                 // where it was looked for
+  std::map<std::string, std::string> values;  // KEY -> value; empty when the file is missing
+
+  std::string get(const std::string& key) const {
+    auto it = values.find(key);
+    return it == values.end() ? "" : it->second;
   }
-  std::map<std::string, std::string> out;
-  auto text = read_file_text(file);
-  if (!text) return out;
-  for (const auto& line : split_lines(*text)) {
-    if (line.empty() || line[0] == '#') continue;
-    auto eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    out[line.substr(0, eq)] = shell_unquote(std::string_view(line).substr(eq + 1));
+  std::string& operator[](const std::string& key) { return values[key]; }
+};
+
+inline KernelEnv read_kernel_env(const std::string& kernel = "debian-6.1") {
+  auto env = [](const char* name) -> std::string {
+    const char* v = std::getenv(name);
+    return v ? v : "";
+  };
+  KernelEnv k;
+  if (!env("RELAX_RMRR_KERNEL_ENV").empty()) k.file = env("RELAX_RMRR_KERNEL_ENV");
+  else if (!env("RELAX_RMRR_KERNEL_DIR").empty()) k.file = std::filesystem::path(env("RELAX_RMRR_KERNEL_DIR")) / "kernel.env";
+  else k.file = std::filesystem::path(env("RELAX_RMRR_CACHE").empty() ? "/var/cache/relax-rmrr" : env("RELAX_RMRR_CACHE")) / "kernels" / kernel / "kernel.env";
+  if (auto text = read_file_text(k.file)) {
+    for (const auto& raw : split_lines(*text)) {
+      std::string line = trim(raw);
+      if (starts_with(line, "export ")) line = trim(line.substr(7));
+      auto eq = line.find('=');
+      if (line.empty() || line[0] == '#' || eq == std::string::npos) continue;
+      k.values[line.substr(0, eq)] = shell_unquote(std::string_view(line).substr(eq + 1));
+    }
   }
-  return out;
+  for (const char* key : {"VMLINUZ", "CONFIG", "KBUILD", "KALLSYMS", "SOURCE_TARBALL"}) {
+    std::string v = env((std::string("RELAX_RMRR_") + key).c_str());
+    if (!v.empty()) k.values[key] = v;
+  }
+  if (std::string v = env("RELAX_RMRR_KCONFIG"); !v.empty()) k.values["CONFIG"] = v;
+  return k;
 }
 
 }  // namespace rr::test
