@@ -7,17 +7,26 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 [[ $# -eq 2 ]] || { echo "usage: $0 KERNEL OUT.ko" >&2; exit 2; }
 ENV=${RELAX_RMRR_CACHE:-/var/cache/relax-rmrr}/kernels/$1/kernel.env
 [[ -f $ENV ]] || { echo "ERROR: $ENV missing: run tests/setup/kernel.sh $1 first" >&2; exit 1; }
+BUILD_CHROOT=
 # shellcheck source=/dev/null
 source "$ENV"
 if [[ -z $KBUILD ]]; then
   echo "SKIP: no kbuild tree for $1 on this host (KBUILD empty in $ENV)" >&2
   exit 77
 fi
-[[ -f $KBUILD/Makefile ]] || { echo "ERROR: kbuild tree $KBUILD missing" >&2; exit 1; }
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/relax-rmrr-noop.XXXXXX")
+[[ -f $BUILD_CHROOT$KBUILD/Makefile ]] || { echo "ERROR: kbuild tree $BUILD_CHROOT$KBUILD missing" >&2; exit 1; }
+# A kernel built with another suite's compiler is built against inside that suite's chroot.
+WORK=$(mktemp -d "$BUILD_CHROOT${TMPDIR:-/tmp}/relax-rmrr-noop.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 cp "$HERE/noop_livepatch.c" "$HERE/Kbuild" "$WORK/"
-make -s -C "$KBUILD" M="$WORK" modules > "$WORK/build.log" 2>&1 || {
+make_in() {
+  if [[ -n $BUILD_CHROOT ]]; then
+    "$HERE/../../setup/chroot.sh" --run "$(basename "$BUILD_CHROOT")" make "$@"
+  else
+    make "$@"
+  fi
+}
+make_in -s -C "$KBUILD" M="${WORK#"$BUILD_CHROOT"}" modules > "$WORK/build.log" 2>&1 || {
   cat "$WORK/build.log" >&2
   echo "ERROR: building the noop livepatch against $KBUILD failed" >&2
   exit 1
