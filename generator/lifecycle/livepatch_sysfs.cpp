@@ -1,8 +1,13 @@
 #include "lifecycle/livepatch_sysfs.h"
 
 #include "common/file.h"
+#include "lifecycle/module_file.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -30,6 +35,81 @@ std::optional<LivepatchState> find_livepatch(const fs::path& sys_root, const std
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return std::nullopt;
   return read_state(dir);
+}
+
+Status write_livepatch_attribute(const fs::path& sys_root, const std::string& name, const std::string& attribute, bool value) {
+  fs::path file = sys_root / "kernel/livepatch" / name / attribute;
+  // One write(2) of "1\n": sysfs takes the whole value in one call and returns the kernel's errno.
+  int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    ExitCode code = err == ENOENT ? ExitCode::missing : err == EACCES || err == EPERM ? ExitCode::environment : ExitCode::failure;
+    return make_error(code, "cannot open {}: {}", file.string(), std::strerror(err));
+  }
+  const char* text = value ? "1\n" : "0\n";
+  ssize_t n = ::write(fd, text, 2);
+  int err = errno;
+  ::close(fd);
+  if (n != 2) return make_error(ExitCode::failure, "the kernel refused '{}' in {}: {}", value ? 1 : 0, file.string(), n < 0 ? std::strerror(err) : "short write");
+  return ok_status();
+}
+
+std::optional<LoadedModule> find_loaded_module(const fs::path& sys_root, const std::string& name) {
+  fs::path dir = sys_root / "module" / name;
+  auto initstate = read_attribute(dir / "initstate");
+  if (!initstate) return std::nullopt;
+  LoadedModule m;
+  m.name = name;
+  m.initstate = *initstate;
+  if (auto r = read_attribute(dir / "refcnt"))
+    if (auto v = parse_uint(*r, 10)) m.refcnt = static_cast<long>(*v);
+  m.taint = read_attribute(dir / "taint").value_or("");
+  if (auto notes = read_file_bytes(dir / "notes/.note.gnu.build-id", 4096)) m.build_id = build_id_from_notes(ByteView(notes->data(), notes->size()));
+  return m;
+}
+
+std::optional<bool> signatures_enforced(const fs::path& sys_root) {
+  auto v = read_attribute(sys_root / "module/module/parameters/sig_enforce");
+  if (!v) return std::nullopt;
+  return *v == "Y" || *v == "1";
+}
+
+std::optional<std::string> lockdown_mode(const fs::path& sys_root) {
+  auto text = read_attribute(sys_root / "kernel/security/lockdown");
+  if (!text) return std::nullopt;
+  size_t open = text->find('['), close = text->find(']');
+  if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
+  return text->substr(open + 1, close - open - 1);
+}
+
+std::vector<PendingTask> pending_tasks(const fs::path& proc_root, int target, size_t limit) {
+  std::vector<PendingTask> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(proc_root, ec)) {
+    std::string pid_text = e.path().filename().string();
+    auto pid = parse_uint(pid_text, 10);
+    if (!pid) continue;
+    auto st = read_attribute(e.path() / "patch_state");
+    if (!st) continue;
+    int state = *st == "-1" ? -1 : *st == "0" ? 0 : *st == "1" ? 1 : -2;
+    if (state == -1 || state == target) continue;
+    PendingTask t;
+    t.pid = static_cast<long>(*pid);
+    t.patch_state = state;
+    t.comm = read_attribute(e.path() / "comm").value_or("?");
+    if (auto stack = read_file_text(e.path() / "stack", 64 * 1024)) {
+      for (const auto& line : split_lines(*stack)) {
+        std::string l = trim(line);
+        if (l.empty()) continue;
+        t.stack.push_back(l);
+        if (t.stack.size() == 8) break;
+      }
+    }
+    out.push_back(std::move(t));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.pid < b.pid; });
+  if (out.size() > limit) out.resize(limit);
+  return out;
 }
 
 }  // namespace rr::lifecycle

@@ -1,5 +1,9 @@
 // The kernel's livepatch state under /sys/kernel/livepatch: read here, written by the lifecycle commands.
+// Also the module side (/sys/module/<name>) and the per-task patch state (/proc/<pid>/patch_state) a
+// transition waits for. Every path is below a root so tests can use a fake tree.
 #pragma once
+
+#include "common/result.h"
 
 #include <filesystem>
 #include <optional>
@@ -17,5 +21,37 @@ struct LivepatchState {
 // Every livepatch the kernel knows; empty when livepatch sysfs is absent (no CONFIG_LIVEPATCH, or none loaded).
 std::vector<LivepatchState> list_livepatches(const std::filesystem::path& sys_root);
 std::optional<LivepatchState> find_livepatch(const std::filesystem::path& sys_root, const std::string& name);
+
+// Writes "1"/"0" to /sys/kernel/livepatch/<name>/<attribute> (enabled, signal, force). The kernel answers
+// EINVAL when the write makes no sense (enabling a patch that is not in transition), which is reported.
+Status write_livepatch_attribute(const std::filesystem::path& sys_root, const std::string& name,
+                                 const std::string& attribute, bool value);
+
+// A loadable module as /sys/module/<name> shows it.
+struct LoadedModule {
+  std::string name;
+  std::string initstate;           // live, coming, going
+  std::optional<long> refcnt;
+  std::string taint;               // e.g. "K" (livepatch), "OEK"
+  std::string build_id;            // hex of notes/.note.gnu.build-id; empty when not readable
+};
+// nullopt when no such loadable module is loaded (built-in modules have no initstate: nullopt too).
+std::optional<LoadedModule> find_loaded_module(const std::filesystem::path& sys_root, const std::string& name);
+
+// module.sig_enforce=1 (or CONFIG_MODULE_SIG_FORCE): nullopt when the parameter is not there.
+std::optional<bool> signatures_enforced(const std::filesystem::path& sys_root);
+// "[integrity]" of /sys/kernel/security/lockdown -> "integrity"; nullopt when not reported.
+std::optional<std::string> lockdown_mode(const std::filesystem::path& sys_root);
+
+// A task that has not reached the target patch state yet (/proc/<pid>/patch_state: -1 none, 0 unpatched,
+// 1 patched), with the first frames of its kernel stack when /proc/<pid>/stack is readable (root).
+struct PendingTask {
+  long pid = 0;
+  std::string comm;
+  int patch_state = -1;
+  std::vector<std::string> stack;
+};
+// Tasks whose patch_state is neither -1 nor `target`, sorted by pid; at most `limit`.
+std::vector<PendingTask> pending_tasks(const std::filesystem::path& proc_root, int target, size_t limit = 64);
 
 }  // namespace rr::lifecycle

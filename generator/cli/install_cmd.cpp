@@ -1,0 +1,53 @@
+// relax-rmrr install: make the livepatch load at every boot of the kernel it was built for.
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "lifecycle/install.h"
+
+#include <fmt/core.h>
+
+namespace rr::cli {
+
+namespace {
+
+int run_install(const lifecycle::InstallRequest& req) {
+  auto r = lifecycle::install(req);
+  if (!r) return report_error(r.error());
+  fmt::print("Installed {} for kernel {}\n", r->module_name, r->release);
+  for (const auto& p : r->written) fmt::print("  wrote {}\n", p.string());
+  for (const auto& n : r->notes) fmt::print("  note: {}\n", n);
+  fmt::print("It loads at every boot of {} ({}), before udev coldplug and vfio-pci binding.\n", r->release,
+             lifecycle::unit_name(r->module_name));
+  return 0;
+}
+
+}  // namespace
+
+Command add_install_command(CLI::App& root) {
+  auto o = std::make_shared<lifecycle::InstallRequest>();
+  o->tool_version = RELAX_RMRR_VERSION;
+  auto root_dir = std::make_shared<std::string>("/");
+  auto no_depmod = std::make_shared<bool>(false);
+  auto no_enable = std::make_shared<bool>(false);
+  auto module = std::make_shared<std::string>();
+  CLI::App* app = root.add_subcommand("install", "Install the module under /lib/modules/R/updates and a systemd unit that loads it at boot");
+  app->add_option("file", *module, "The .ko from `relax-rmrr build`")->required();
+  app->add_option("--root", *root_dir, "Install below DIR instead of / (tests, images)")->capture_default_str();
+  app->add_option("--dir", o->subdir, "updates (default: wins over the distribution's modules) or extra")->capture_default_str();
+  app->add_option("--kernel-release", o->release, "Kernel release (default: the module's vermagic; must agree with it)");
+  app->add_flag("--no-depmod", *no_depmod, "Do not run depmod");
+  app->add_flag("--no-enable", *no_enable, "Write the unit but do not enable it");
+  app->footer(
+      "Writes /lib/modules/R/updates/NAME.ko, runs depmod R, writes /etc/systemd/system/relax-rmrr.service (its\n"
+      "comments explain the ordering) and links it into sysinit.target.wants. Does not load anything now: use load.\n"
+      "Exit codes: 0 installed, 2 not a livepatch module, 3 file missing, 4 built for another kernel, 5 not permitted.");
+  return {app, [o, root_dir, no_depmod, no_enable, module] {
+            lifecycle::InstallRequest req = *o;
+            req.root = *root_dir;
+            req.module = *module;
+            req.depmod = !*no_depmod;
+            req.enable = !*no_enable;
+            return run_install(req);
+          }};
+}
+
+}  // namespace rr::cli

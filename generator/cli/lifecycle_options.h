@@ -1,0 +1,48 @@
+// Options and plumbing shared by the lifecycle subcommands (load, enable, disable, unload, status, wait).
+#pragma once
+
+#include "lifecycle/lifecycle.h"
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+
+namespace rr::cli {
+
+struct LifecycleOptions {
+  std::string root = "/";
+  std::string name = "relax_rmrr";
+  double timeout = 60;
+  bool json = false;
+  bool quiet = false;
+  bool force = false;  // disable/unload: even while a VM holds an RMRR device
+};
+
+// disable/unload: refuse (exit 4) while a VFIO user holds an RMRR device, unless --force (see lifecycle/assigned.h).
+void add_force_option(CLI::App* app, LifecycleOptions& o);
+Status refuse_while_assigned(const LifecycleOptions& o, std::string_view action);
+
+void add_root_option(CLI::App* app, LifecycleOptions& o);
+void add_name_option(CLI::App* app, LifecycleOptions& o);
+void add_timeout_option(CLI::App* app, LifecycleOptions& o);
+
+// Real kernel calls for --root /, a simulation of the kernel's sysfs below any other root (never the kernel).
+class LifecycleContext {
+ public:
+  explicit LifecycleContext(const LifecycleOptions& o);
+  lifecycle::Env& env() { return env_; }
+  lifecycle::WaitOptions wait() const { return wait_; }
+  bool simulated() const { return simulated_; }
+
+ private:
+  std::unique_ptr<lifecycle::ModuleOps> ops_;
+  lifecycle::Env env_;
+  lifecycle::WaitOptions wait_;
+  bool simulated_ = false;
+};
+
+void print_transition(const std::string& name, const lifecycle::TransitionResult& t);
+void print_notes(const std::vector<std::string>& notes);
+
+}  // namespace rr::cli

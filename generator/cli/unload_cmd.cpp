@@ -1,0 +1,39 @@
+// relax-rmrr unload: disable (when needed) and remove the livepatch module.
+#include "cli/commands.h"
+#include "cli/lifecycle_options.h"
+#include "cli/output.h"
+
+#include <fmt/core.h>
+
+namespace rr::cli {
+
+namespace {
+
+int run_unload(const LifecycleOptions& o) {
+  if (auto held = refuse_while_assigned(o, "unload the livepatch"); !held) return report_error(held.error());
+  LifecycleContext ctx(o);
+  auto r = lifecycle::unload(ctx.env(), o.name, ctx.wait());
+  if (!r) return report_error(r.error());
+  if (r->action == "not-loaded") fmt::print("{} is not loaded: nothing to remove\n", o.name);
+  else fmt::print("Removed {}\n", o.name);
+  print_notes(r->notes);
+  return 0;
+}
+
+}  // namespace
+
+Command add_unload_command(CLI::App& root) {
+  auto o = std::make_shared<LifecycleOptions>();
+  CLI::App* app = root.add_subcommand("unload", "Disable the livepatch if needed and remove its module (delete_module)");
+  add_name_option(app, *o);
+  add_root_option(app, *o);
+  add_timeout_option(app, *o);
+  add_force_option(app, *o);
+  app->add_flag("--quiet,-q", o->quiet, "No progress on stderr");
+  app->footer(
+      "A module whose transition was forced can never be removed (the kernel keeps its reference): exit 4 says so.\n"
+      "Exit codes: 0 removed (or not loaded), 1 transition did not finish, 4 module stays in use, 5 not permitted.");
+  return {app, [o] { return run_unload(*o); }};
+}
+
+}  // namespace rr::cli

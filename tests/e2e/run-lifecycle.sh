@@ -1,0 +1,151 @@
+#!/bin/bash
+# The lifecycle commands on a real kernel, in one QEMU boot under TCG (label e2e): the project's own
+# relax-rmrr binary runs inside the busybox guest (its shared libraries are copied in, in a third cpio
+# appended to the initrd) and drives the livepatch through the kernel's real sysfs and syscalls:
+#
+#   tests/e2e/run-lifecycle.sh --kernel debian-6.1 --module relax_rmrr.ko --binary build/generator/relax-rmrr
+#                              [--cycles N (100)] [--timeout SECONDS (1500)] [--keep DIR]
+#
+#   1 attach refused (RMRR at the edu device, topology root-bus)
+#   2 relax-rmrr load: exit 0; relax-rmrr status: exit 0 (active); attach OK
+#   3 N cycles of: relax-rmrr disable, attach refused, relax-rmrr enable (reloads the freed patch), attach OK
+#   4 relax-rmrr load of the same file again: exit 0 (no-op)
+#   5 relax-rmrr unload: exit 0, /sys/module/NAME gone, attach refused, relax-rmrr status: exit 1
+# Adds a guest mode (MODE=lifecycle in guest/init); the proof scenario (run-proof.sh) is unchanged.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$SCRIPT_DIR/lib.sh"
+
+CACHE_ROOT=${RELAX_RMRR_CACHE:-/var/cache/relax-rmrr}
+EDU_ID=1234:11e8
+KERNEL='' MODULE=${RELAX_RMRR_E2E_MODULE:-} BINARY='' CYCLES=100 TIMEOUT=1500 KEEP=''
+WORK='' FAILURES=0 PASSES=0
+
+usage() {
+  sed -n '6,7p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+while (($#)); do
+  case "$1" in
+    --kernel) KERNEL=${2:?}; shift 2 ;;
+    --module) MODULE=${2:?}; shift 2 ;;
+    --binary) BINARY=${2:?}; shift 2 ;;
+    --cycles) CYCLES=${2:?}; shift 2 ;;
+    --timeout) TIMEOUT=${2:?}; shift 2 ;;
+    --keep) KEEP=${2:?}; shift 2 ;;
+    -h | --help) usage ;;
+    *) echo "unknown argument: $1" >&2; usage ;;
+  esac
+done
+[[ -n $KERNEL && -n $MODULE && -n $BINARY ]] || usage
+[[ $CYCLES =~ ^[0-9]+$ && $TIMEOUT =~ ^[0-9]+$ ]] || die "--cycles and --timeout want numbers"
+[[ -f $MODULE ]] || die "module not found: $MODULE"
+[[ -x $BINARY ]] || die "relax-rmrr binary not found: $BINARY"
+MODULE=$(realpath "$MODULE")
+BINARY=$(realpath "$BINARY")
+
+e2e_require_cmds qemu-system-x86_64 gcc objcopy cpio busybox base64 awk timeout ldd
+ENV_FILE=$CACHE_ROOT/kernels/$KERNEL/kernel.env
+[[ -f $ENV_FILE ]] || die "$ENV_FILE missing: run tests/setup/kernel.sh $KERNEL first"
+# shellcheck source=/dev/null
+source "$ENV_FILE"
+
+if [[ -n $KEEP ]]; then
+  mkdir -p "$KEEP"
+  WORK=$(realpath "$KEEP")
+else
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/relax-rmrr-lifecycle.XXXXXX")
+fi
+cleanup() {
+  e2e_qemu_kill
+  if [[ -z $KEEP && $FAILURES -eq 0 ]]; then rm -rf "$WORK"; else echo "logs kept in $WORK" >&2; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The relax-rmrr binary and its shared libraries (ldd's closure, at the paths ldd names), as a cpio.
+binary_cpio() {
+  local stage=$WORK/binary-stage lib
+  rm -rf "$stage"
+  mkdir -p "$stage/bin"
+  cp "$BINARY" "$stage/bin/relax-rmrr"
+  while read -r lib; do
+    mkdir -p "$stage$(dirname "$lib")"
+    cp -L "$lib" "$stage$lib"
+  done < <(ldd "$BINARY" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+  (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) > "$1" || die "cpio of the binary failed"
+}
+
+t0=$SECONDS
+# shellcheck disable=SC2054,SC2034 # commas belong to QEMU's -device syntax; lib.sh reads the array
+E2E_QEMU_DEVICES=(-device edu,bus=pcie.0,addr=03.0)
+e2e_build_tools "$WORK/tools"
+# shellcheck disable=SC2153 # VMLINUZ, MODULES come from kernel.env
+e2e_topology_dmar "$VMLINUZ" "$MODULES" "$WORK/tools" "$WORK" "$WORK/qemu-dmar.dat"
+"$WORK/tools/dmar-add-rmrr" "$WORK/qemu-dmar.dat" "$WORK/dmar.aml" --rmrr "base=0xf0000,limit=0xfffff,endpoint=00:03.0" \
+  2> "$WORK/dmar-add-rmrr.log" || die "dmar-add-rmrr failed: $(cat "$WORK/dmar-add-rmrr.log")"
+e2e_acpi_cpio "$WORK/dmar.aml" "$WORK/acpi.cpio"
+LP_NAME=$(_e2e_modinfo name "$MODULE" | head -n1)
+LP_NAME=${LP_NAME:-relax_rmrr}
+printf '%s\n' "MODE=lifecycle" "DEVICE_ID=$EDU_ID" "RMRR_BASES='0xf0000'" "LIVEPATCH=/relax.ko" "LP_NAME=$LP_NAME" \
+  "CYCLES=$CYCLES" > "$WORK/e2e.conf"
+e2e_build_initramfs "$WORK/main.cpio" "$WORK/e2e.conf" "$MODULES" "$WORK/tools" "$MODULE"
+binary_cpio "$WORK/binary.cpio"
+cat "$WORK/acpi.cpio" "$WORK/main.cpio" "$WORK/binary.cpio" > "$WORK/initrd"
+
+log "kernel $KERNEL ($RELEASE), module $MODULE, $CYCLES cycles; booting (TCG, timeout ${TIMEOUT}s); work dir $WORK"
+rc=0
+e2e_qemu_run "$VMLINUZ" "$WORK/initrd" "$WORK/console.log" "$WORK/results.log" "$TIMEOUT" "" || rc=$?
+log "boot finished in $((SECONDS - t0)) s (QEMU status $rc)"
+
+e2e_result_lines "$WORK/results.log" > "$WORK/result-lines.txt"
+e2e_extract_blob "$WORK/results.log" dmesg > "$WORK/dmesg.txt" || tr -d '\r' < "$WORK/console.log" > "$WORK/dmesg.txt" || true
+
+pass() { PASSES=$((PASSES + 1)); printf 'PASS %s\n' "$*"; }
+fail() { FAILURES=$((FAILURES + 1)); printf 'FAIL %s\n' "$*"; }
+line() { grep -m1 "^step=$1 check=$2 " "$WORK/result-lines.txt" || true; }
+field() { sed -n "s/.*[[:space:]]$2=\\([^[:space:]]*\\).*/\\1/p" <<< " $1"; }
+expect() { # STEP CHECK WANT DESCRIPTION
+  local l got
+  l=$(line "$1" "$2")
+  [[ -n $l ]] || { fail "step$1.$2: $4 (no result line from the guest)"; return; }
+  got=$(field "$l" result)
+  if [[ $got == "$3" ]]; then pass "step$1.$2: $4 | $l"; else fail "step$1.$2: $4: expected result=$3 | $l"; fi
+}
+
+((rc == 0)) || fail "QEMU exited with status $rc$( ((rc == 124)) && echo ' (timeout)')"
+expect 0 boot OK "guest booted, test device found"
+expect 0 binary OK "the relax-rmrr binary runs in the guest"
+expect 0 vfio_modules OK "vfio modules loaded"
+expect 1 bind OK "test device bound to vfio-pci"
+expect 1 attach FAIL "RMRR-locked device: attach refused before any livepatch"
+expect 2 load 0 "relax-rmrr load exits 0"
+expect 2 status 0 "relax-rmrr status exits 0 (patch enabled, transition done)"
+expect 2 attach OK "attach succeeds with the livepatch"
+expect 3 cycles OK "$CYCLES x (disable, attach refused, enable, attach OK), every one as expected"
+l=$(line 3 cycles)
+if [[ -n $l && $(field "$l" cycles) == "$CYCLES" && $(field "$l" attached) == "$CYCLES" && $(field "$l" refused) == "$CYCLES" ]]; then
+  pass "all $CYCLES cycles ran: refused=$CYCLES attached=$CYCLES"
+else
+  fail "not all $CYCLES cycles ran as expected | $l"
+fi
+grep '^step=3 check=cycle_' "$WORK/result-lines.txt" | head -n 5 || true
+expect 4 load_again 0 "loading the same module again exits 0"
+l=$(line 4 load_again)
+if [[ $(field "$l" action) == already-loaded ]]; then pass "step4: the second load is a no-op (action=already-loaded)"; else fail "step4: the second load is not a no-op | $l"; fi
+expect 5 unload 0 "relax-rmrr unload exits 0"
+expect 5 module_gone OK "the module is gone from /sys/module"
+expect 5 attach FAIL "attach refused again after unload"
+expect 5 status 1 "relax-rmrr status exits 1 once unloaded"
+if grep -q '^end$' "$WORK/result-lines.txt"; then pass "guest finished and powered off"; else fail "guest did not finish (no 'end' line)"; fi
+if grep -qE 'Kernel panic|BUG: |Oops|WARNING: CPU' "$WORK/dmesg.txt" "$WORK/console.log"; then
+  fail "kernel logged a panic/BUG/Oops/WARNING: $(grep -m1 -hE 'Kernel panic|BUG: |Oops|WARNING: CPU' "$WORK/dmesg.txt" "$WORK/console.log")"
+else
+  pass "no panic, BUG, Oops or WARNING in the kernel log"
+fi
+((FAILURES == 0)) || tail -n 40 "$WORK/dmesg.txt"
+echo "SUMMARY lifecycle kernel=$KERNEL cycles=$CYCLES module=$MODULE passed=$PASSES failed=$FAILURES seconds=$((SECONDS - t0))"
+((FAILURES == 0))
