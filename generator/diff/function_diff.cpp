@@ -108,6 +108,15 @@ class Comparer {
     int64_t bias = obj::rela_is_pc_relative(r.type) ? 4 : 0;
     int64_t offset = r.addend + (sym.is_section() ? 0 : static_cast<int64_t>(sym.value));
     if (sec.is_strings()) return fmt::format("\"{}\"", string_at(sec, offset + bias));
+    // A constant in a mergeable constant pool (.rodata.cst8/16, reached through a compiler-numbered .LC label
+    // or the section): its label number and offset move whenever a constant or string is added before it, so
+    // its identity is its bytes.
+    if ((sec.flags & SHF_MERGE) && sec.entry_size > 0 && offset + bias >= 0 &&
+        static_cast<uint64_t>(offset + bias) + sec.entry_size <= sec.data.size()) {
+      std::string bytes;
+      for (uint64_t i = 0; i < sec.entry_size; ++i) bytes += fmt::format("{:02x}", sec.data[static_cast<uint64_t>(offset + bias) + i]);
+      return fmt::format("const[{}]{:+}", bytes, -bias);
+    }
     const obj::Symbol* target = sym.is_section() ? o.symbol_at(sec.index, static_cast<uint64_t>(std::max<int64_t>(0, offset + bias))) : &sym;
     if (!target) target = o.symbol_at(sec.index, static_cast<uint64_t>(std::max<int64_t>(0, offset)));
     if (!target) return fmt::format("[{}]{:+}", obj::strip_number_suffixes(sec.name), offset);

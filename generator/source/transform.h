@@ -56,6 +56,26 @@ inline constexpr std::string_view kRelaxFunction = "device_rmrr_is_relaxable";
 // Transform::path. Errors name the file and what was expected (ExitCode::bad_input).
 Result<Transform> relax_transform(std::string_view text, std::string_view display_path);
 
+// The option transform: the full kernel patch (kernel-patch/, issue 8). It adds the boot option
+// `intel_iommu=relax_rmrr`, off by default, with the same effect as relax_transform() when given:
+//   - a file-scope `static bool intel_iommu_relax_rmrr;` before intel_iommu_setup() (or before
+//     device_rmrr_is_relaxable() when that comes first), above any comment block that introduces it;
+//   - in intel_iommu_setup()'s `if (!strncmp(<str>, "...", N)) { ... } else if ...` chain, a branch for
+//     "relax_rmrr" that sets the variable and pr_warn()s that this can lead to instability or data loss
+//     (before a final bare `else`, or after the last branch when there is none);
+//   - in device_rmrr_is_relaxable(), after its leading declarations, `if (intel_iommu_relax_rmrr) return true;`.
+// Every anchor is found by tokenizing C; a file whose functions have another shape, or that already has the
+// option (Proxmox kernels carry it natively), is an error (ExitCode::bad_input) and no edit is produced.
+inline constexpr std::string_view kSetupFunction = "intel_iommu_setup";
+inline constexpr std::string_view kOptionVariable = "intel_iommu_relax_rmrr";
+inline constexpr std::string_view kOptionName = "relax_rmrr";
+Result<Transform> option_transform(std::string_view text, std::string_view display_path);
+
+// The same edits with blank lines added before the last line of every new text that has fewer lines than
+// the text it replaces, so the patched file keeps its line count: `__LINE__` (WARN, might_sleep, ...) of the
+// code below is unchanged, which kpatch-build and klp-build want. Whitespace only: the code is the same.
+std::vector<TextEdit> preserve_line_count(std::vector<TextEdit> edits);
+
 // Applies edits (any order, non-overlapping); an edit whose old_text is not at its offset is an error.
 Result<std::string> apply_edits(std::string_view text, const std::vector<TextEdit>& edits);
 
