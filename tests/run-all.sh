@@ -5,6 +5,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 tests/setup/install-deps.sh
 tests/setup/kernel.sh debian-6.1
+tests/setup/kernel-patch-sources.sh   # one source tree per layout/era for the `relax-rmrr patch` tests
 
 build_dir=${RELAX_RMRR_BUILD_DIR:-build-tests}
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRELAX_RMRR_WERROR=ON >/dev/null

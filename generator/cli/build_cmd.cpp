@@ -10,6 +10,7 @@
 #include "klp/plan.h"
 #include "source/source.h"
 #include "source/transform.h"
+#include "verify/verify.h"
 
 #include <fmt/core.h>
 
@@ -31,6 +32,7 @@ struct BuildOptions {
   std::string keep_tmp;
   bool json = false;
   bool quiet = false;
+  bool force = false;  // build even when verify finds the source does not match (loud, recorded in modinfo)
 };
 
 // A private work directory, removed at the end unless the user asked to keep it.
@@ -90,6 +92,8 @@ int run_build(const BuildOptions& o) {
   analysis::Era era = analysis::decide_era(&*kernel->symbols, &btf_facts, era_reason);
   if (era == analysis::Era::unknown) {
     Error e = make_error(ExitCode::refused, "cannot tell how this kernel enforces RMRRs: {}", era_reason);
+    e.hint = "relax-rmrr analyze shows what was found; a kernel without intel_iommu_attach_device and without "
+             "dev_iommu.require_direct is not one relax-rmrr knows";
     return report_error(e);
   }
   timings.set("analyse", progress.end());
@@ -126,6 +130,11 @@ int run_build(const BuildOptions& o) {
   if (!plan) return report_error(plan.error());
   timings.set("diff", progress.end());
 
+  // Verify (verify/verify.h): the source must build the kernel's own code before anything is written.
+  auto forced = verify::gate_build(verify::inputs_after_plan(*kernel, *original, *patched, ksyms, *plan, compiled->original,
+                                                             kernel->kbuild->dir, work.path() / "verify"), o.force);
+  if (!forced) return report_error(forced.error());
+
   progress.begin("cutting the klp object");
   auto layouts = klp::layouts_from_btf(*kernel->btf);
   if (!layouts) return report_error(layouts.error());
@@ -143,6 +152,7 @@ int run_build(const BuildOptions& o) {
   mreq.module_name = o.name;
   mreq.kernel_release = kernel->release;
   mreq.tool_version = RELAX_RMRR_VERSION;
+  mreq.forced = *forced;
   mreq.require_direct_callbacks = era == analysis::Era::require_direct;
   if (!compiled->cc.empty()) mreq.make_variables.push_back("CC=" + compiled->cc);
   if (!o.sign_key.empty()) mreq.sign_key = fs::path(o.sign_key);
@@ -202,6 +212,7 @@ Command add_build_command(CLI::App& root) {
   app->add_option("--keep-tmp", o->keep_tmp, "Keep the work directory (objects, glue, kbuild logs) in DIR");
   app->add_flag("--json", o->json, "Print a JSON summary on stdout");
   app->add_flag("--quiet,-q", o->quiet, "No progress on stderr");
+  app->add_flag("--force", o->force, "Build even if the source does not match the kernel's code (DANGEROUS; recorded in the module's modinfo)");
   app->footer(
       "Steps: analyse the kernel, find its intel-iommu source, apply the relax transform, compile original and patched\n"
       "through the kernel's kbuild tree, find the functions that really changed, cut them into a klp object, link it.\n"

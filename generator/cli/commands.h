@@ -20,5 +20,16 @@ Command add_doctor_command(CLI::App& root);
 Command add_analyze_command(CLI::App& root);
 Command add_diff_command(CLI::App& root);
 Command add_build_command(CLI::App& root);
+Command add_load_command(CLI::App& root);
+Command add_enable_command(CLI::App& root);
+Command add_disable_command(CLI::App& root);
+Command add_unload_command(CLI::App& root);
+Command add_status_command(CLI::App& root);
+Command add_wait_command(CLI::App& root);
+Command add_install_command(CLI::App& root);
+Command add_uninstall_command(CLI::App& root);
+Command add_package_command(CLI::App& root);
+Command add_verify_command(CLI::App& root);
+Command add_patch_command(CLI::App& root);
 
 }  // namespace rr::cli

@@ -19,6 +19,17 @@ int main(int argc, char** argv) {
       rr::cli::add_analyze_command(app),
       rr::cli::add_diff_command(app),
       rr::cli::add_build_command(app),
+      rr::cli::add_load_command(app),
+      rr::cli::add_enable_command(app),
+      rr::cli::add_disable_command(app),
+      rr::cli::add_unload_command(app),
+      rr::cli::add_status_command(app),
+      rr::cli::add_wait_command(app),
+      rr::cli::add_install_command(app),
+      rr::cli::add_uninstall_command(app),
+      rr::cli::add_package_command(app),
+      rr::cli::add_verify_command(app),
+      rr::cli::add_patch_command(app),
   };
 
   try {

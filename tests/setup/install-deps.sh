@@ -12,6 +12,9 @@ test_packages=(
   acpica-tools            # iasl: the independent oracle for the DMAR decoder
   qemu-system-x86 busybox-static cpio xz-utils zstd kmod   # the QEMU proof
   dpkg-dev                # dpkg-deb for kernel packages and `package --deb`
+  patch bzip2             # `relax-rmrr patch` checks with patch(1); the Ubuntu 5.4 source is .tar.bz2
+  debootstrap             # kernels built with another suite's gcc (Debian 13's 6.12) are built for in a chroot
+  dkms openssl            # the DKMS test with Debian's real dkms; signing keys for the signing tests
 )
 
 if [ "$(id -u)" -ne 0 ]; then
