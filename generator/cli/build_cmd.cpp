@@ -1,21 +1,13 @@
 // relax-rmrr build: the whole pipeline, analysis -> source -> build -> diff -> klp, for one target kernel.
-#include "analysis/kernel.h"
-#include "build/compile.h"
 #include "cli/commands.h"
-#include "cli/kernel_options.h"
 #include "cli/output.h"
-#include "diff/function_diff.h"
+#include "cli/pipeline.h"
 #include "klp/klp_object.h"
 #include "klp/module.h"
-#include "klp/plan.h"
-#include "source/source.h"
-#include "source/transform.h"
 #include "verify/verify.h"
 
 #include <fmt/core.h>
 
-#include <cstdlib>
-#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -35,113 +27,29 @@ struct BuildOptions {
   bool force = false;  // build even when verify finds the source does not match (loud, recorded in modinfo)
 };
 
-// A private work directory, removed at the end unless the user asked to keep it.
-class WorkDir {
- public:
-  explicit WorkDir(const std::string& keep) {
-    if (!keep.empty()) {
-      path_ = fs::absolute(keep);
-      keep_ = true;
-      fs::create_directories(path_);
-      return;
-    }
-    std::string tmpl = (fs::temp_directory_path() / "relax-rmrr-build-XXXXXX").string();
-    if (mkdtemp(tmpl.data())) path_ = tmpl;
-  }
-  ~WorkDir() {
-    std::error_code ec;
-    if (!keep_ && !path_.empty()) fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-  bool keep_ = false;
-};
-
-Result<source::SourceTree> find_source(const BuildOptions& o, const std::string& release) {
-  if (!o.source.empty()) return source::locate(o.source);
-  auto candidates = source::distro_source_tarballs(release);
-  if (candidates.empty()) {
-    Error e = make_error(ExitCode::missing, "no kernel source given and none found in /usr/src for {}", release);
-    e.hint = "install your distribution's kernel source (Debian: apt install linux-source-X.Y) or pass --source TARBALL|DIR";
-    return e;
-  }
-  return source::locate(candidates.front());
-}
-
 int run_build(const BuildOptions& o) {
-  Progress progress(7, o.quiet);
-  Json timings = Json::object();
-  WorkDir work(o.keep_tmp);
-  if (work.path().empty()) return report_error(make_error(ExitCode::environment, "cannot create a work directory in {}", fs::temp_directory_path().string()));
-
-  progress.begin("analysing the target kernel");
-  auto kernel = analysis::load_kernel(to_analyze_inputs(o.kernel));
-  if (!kernel) return report_error(kernel.error());
-  for (const auto& m : kernel->missing)
-    if (m.blocking) {
-      Error e = make_error(ExitCode::missing, "cannot build for {}: {} is missing", kernel->release, m.what);
-      e.hint = m.how;
-      return report_error(e);
-    }
-  if (!kernel->symbols || !kernel->btf || !kernel->kbuild)
-    return report_error(make_error(ExitCode::missing, "the target's symbols, BTF and kbuild tree are all needed (see relax-rmrr analyze)"));
-  std::string era_reason;
-  analysis::BtfFacts btf_facts = analysis::collect_btf_facts(*kernel->btf, {});
-  analysis::Era era = analysis::decide_era(&*kernel->symbols, &btf_facts, era_reason);
-  if (era == analysis::Era::unknown) {
-    Error e = make_error(ExitCode::refused, "cannot tell how this kernel enforces RMRRs: {}", era_reason);
-    e.hint = "relax-rmrr analyze shows what was found; a kernel without intel_iommu_attach_device and without "
-             "dev_iommu.require_direct is not one relax-rmrr knows";
-    return report_error(e);
-  }
-  timings.set("analyse", progress.end());
-
-  progress.begin("finding the intel-iommu source");
-  auto tree = find_source(o, kernel->release);
-  if (!tree) return report_error(tree.error());
-  auto text = read_file_text(tree->iommu_c);
-  if (!text) return report_error(text.error());
-  timings.set("source", progress.end());
-
-  progress.begin("applying the relax transform");
-  auto transform = source::relax_transform(*text, tree->iommu_c_relative);
-  if (!transform) return report_error(transform.error());
-  timings.set("transform", progress.end());
-
-  progress.begin("compiling original and patched objects");
-  build::CompileOptions copts;
-  copts.kbuild = kernel->kbuild->dir;
-  copts.work_dir = work.path() / "compile";
-  auto compiled = build::compile_source(*tree, *transform, copts);
-  if (!compiled) return report_error(compiled.error());
-  timings.set("compile", progress.end());
-
-  progress.begin("finding the functions that really changed");
-  auto original = obj::load(compiled->original.object);
-  if (!original) return report_error(original.error());
-  auto patched = obj::load(compiled->patched.object);
-  if (!patched) return report_error(patched.error());
-  auto diff = diff::compare(*original, *patched);
-  if (!diff) return report_error(diff.error());
-  klp::KernelSymbols ksyms(*kernel->symbols, kernel->symvers ? &*kernel->symvers : nullptr, *original);
-  auto plan = klp::plan_replacements(*diff, *patched, ksyms, kernel->traceable ? &*kernel->traceable : nullptr);
-  if (!plan) return report_error(plan.error());
-  timings.set("diff", progress.end());
+  Progress progress(kPrepareSteps + 3, o.quiet);
+  WorkDir work(o.keep_tmp, "build");
+  auto prepared = prepare_change(o.kernel, o.source, work.path(), progress);
+  if (!prepared) return report_error(prepared.error());
+  PreparedChange& c = **prepared;
+  const analysis::LoadedKernel* kernel = &c.kernel;
+  Json& timings = c.timings;
 
   // Verify (verify/verify.h): the source must build the kernel's own code before anything is written.
-  auto forced = verify::gate_build(verify::inputs_after_plan(*kernel, *original, *patched, ksyms, *plan, compiled->original,
+  progress.begin("comparing the source with the kernel's code");
+  auto forced = verify::gate_build(verify::inputs_after_plan(c.kernel, c.original, c.patched, *c.symbols, c.plan, c.compiled.original,
                                                              kernel->kbuild->dir, work.path() / "verify"), o.force);
   if (!forced) return report_error(forced.error());
+  timings.set("verify", progress.end());
 
   progress.begin("cutting the klp object");
   auto layouts = klp::layouts_from_btf(*kernel->btf);
   if (!layouts) return report_error(layouts.error());
   klp::KlpObjectRequest kreq;
-  for (const auto& f : plan->replace) kreq.functions.push_back(f.name);
-  klp::TargetLookup lookup = [&](const std::string& n) { return ksyms.lookup(n); };
-  auto klp_object = klp::build_klp_object(*patched, kreq, lookup, *layouts);
+  for (const auto& f : c.plan.replace) kreq.functions.push_back(f.name);
+  klp::TargetLookup lookup = [&](const std::string& n) { return c.symbols->lookup(n); };
+  auto klp_object = klp::build_klp_object(c.patched, kreq, lookup, *layouts);
   if (!klp_object) return report_error(klp_object.error());
   timings.set("klp_object", progress.end());
 
@@ -153,8 +61,8 @@ int run_build(const BuildOptions& o) {
   mreq.kernel_release = kernel->release;
   mreq.tool_version = RELAX_RMRR_VERSION;
   mreq.forced = *forced;
-  mreq.require_direct_callbacks = era == analysis::Era::require_direct;
-  if (!compiled->cc.empty()) mreq.make_variables.push_back("CC=" + compiled->cc);
+  mreq.require_direct_callbacks = c.era == analysis::Era::require_direct;
+  if (!c.compiled.cc.empty()) mreq.make_variables.push_back("CC=" + c.compiled.cc);
   if (!o.sign_key.empty()) mreq.sign_key = fs::path(o.sign_key);
   if (!o.sign_cert.empty()) mreq.sign_cert = fs::path(o.sign_cert);
   auto module = klp::build_module(*klp_object, mreq);
@@ -170,10 +78,10 @@ int run_build(const BuildOptions& o) {
     j.set("module", fs::absolute(output).string());
     j.set("name", o.name);
     j.set("kernel_release", kernel->release);
-    j.set("era", std::string(analysis::era_name(era)));
-    j.set("source", source::to_json(*tree));
-    j.set("changed", diff::to_json(*diff));
-    j.set("plan", klp::to_json(*plan));
+    j.set("era", std::string(analysis::era_name(c.era)));
+    j.set("source", source::to_json(c.tree));
+    j.set("changed", diff::to_json(c.diff));
+    j.set("plan", klp::to_json(c.plan));
     j.set("klp", klp::to_json(*klp_object));
     Json conv = Json::object();
     conv.set("klp_symbols", module->conversion.klp_symbols);
@@ -185,11 +93,11 @@ int run_build(const BuildOptions& o) {
     print_json(j);
   } else {
     fmt::print("Built {} for {}\n", output.string(), kernel->release);
-    for (const auto& f : plan->replace) fmt::print("  replaces {} (sympos {}): {}\n", f.name, f.sympos, f.why);
-    for (const auto& c : klp_object->carried_functions) fmt::print("  carries  {} (the kernel inlined it)\n", c);
+    for (const auto& f : c.plan.replace) fmt::print("  replaces {} (sympos {}): {}\n", f.name, f.sympos, f.why);
+    for (const auto& f : klp_object->carried_functions) fmt::print("  carries  {} (the kernel inlined it)\n", f);
     fmt::print("  {} livepatch relocations against {} kernel symbols{}\n", module->conversion.klp_relocations,
                module->conversion.klp_symbols, module->is_signed ? ", signed" : ", unsigned");
-    for (const auto& n : plan->notes) fmt::print("  note: {}\n", n);
+    for (const auto& n : c.plan.notes) fmt::print("  note: {}\n", n);
     fmt::print("Load it with: sudo relax-rmrr load {}\n", output.string());
   }
   return 0;
@@ -201,8 +109,7 @@ Command add_build_command(CLI::App& root) {
   auto o = std::make_shared<BuildOptions>();
   CLI::App* app = root.add_subcommand("build", "Build the relax-rmrr livepatch module for a kernel (default: the running one)");
   add_kernel_options(app, o->kernel);
-  app->add_option("--source", o->source, "Kernel source: a linux-source tarball, a kernel tree, or a directory with drivers/iommu "
-                                         "(default: the distribution's tarball in /usr/src)");
+  add_source_option(app, o->source);
   app->add_option("--output,-o", o->output, "Where to write the module (default: NAME.ko here)");
   app->add_option("--name", o->name, "Module and livepatch name: /sys/kernel/livepatch/NAME")->capture_default_str();
   auto* key = app->add_option("--sign-key", o->sign_key, "Private key for scripts/sign-file (Secure Boot, enforced signatures)");

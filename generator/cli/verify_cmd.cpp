@@ -1,22 +1,14 @@
 // relax-rmrr verify: does this source build the target kernel's code? The check `build` runs before it writes a
 // module, alone (for fleets that build elsewhere): compile original and patched, plan the replacement, then
 // compare the functions and struct layouts the livepatch relies on with the kernel (verify/verify.h).
-#include "analysis/kernel.h"
-#include "build/compile.h"
 #include "cli/commands.h"
-#include "cli/kernel_options.h"
 #include "cli/output.h"
-#include "diff/function_diff.h"
-#include "klp/plan.h"
-#include "source/source.h"
-#include "source/transform.h"
+#include "cli/pipeline.h"
 #include "verify/verify.h"
 
 #include <fmt/core.h>
 
-#include <cstdlib>
 #include <filesystem>
-#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -34,72 +26,16 @@ struct VerifyOptions {
 };
 
 int run_verify(const VerifyOptions& o) {
-  Progress progress(4, o.quiet || o.json);
-  fs::path work;
-  bool keep = !o.keep_tmp.empty();
-  if (keep) {
-    work = fs::absolute(o.keep_tmp);
-    std::error_code ec;
-    fs::create_directories(work, ec);
-  } else {
-    std::string tmpl = (fs::temp_directory_path() / "relax-rmrr-verify-XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) return report_error(make_error(ExitCode::environment, "cannot create a work directory in {}", fs::temp_directory_path().string()));
-    work = tmpl;
-  }
-  struct Cleanup {
-    fs::path p;
-    bool keep;
-    ~Cleanup() {
-      std::error_code ec;
-      if (!keep) fs::remove_all(p, ec);
-    }
-  } cleanup{work, keep};
-
-  progress.begin("analysing the target kernel");
-  auto kernel = analysis::load_kernel(to_analyze_inputs(o.kernel));
-  if (!kernel) return report_error(kernel.error());
-  if (!kernel->symbols || !kernel->kbuild)
-    return report_error(make_error(ExitCode::missing, "verify needs the target's symbols and kbuild tree (see relax-rmrr analyze)"));
-  progress.end();
-
-  progress.begin("finding the source and compiling it");
-  Result<source::SourceTree> tree = make_error(ExitCode::missing, "no source");
-  if (!o.source.empty()) tree = source::locate(o.source);
-  else {
-    auto candidates = source::distro_source_tarballs(kernel->release);
-    if (candidates.empty()) {
-      Error e = make_error(ExitCode::missing, "no kernel source given and none found in /usr/src for {}", kernel->release);
-      e.hint = "pass --source TARBALL|DIR";
-      return report_error(e);
-    }
-    tree = source::locate(candidates.front());
-  }
-  if (!tree) return report_error(tree.error());
-  auto text = read_file_text(tree->iommu_c);
-  if (!text) return report_error(text.error());
-  auto transform = source::relax_transform(*text, tree->iommu_c_relative);
-  if (!transform) return report_error(transform.error());
-  build::CompileOptions copts;
-  copts.kbuild = kernel->kbuild->dir;
-  copts.work_dir = work / "compile";
-  auto compiled = build::compile_source(*tree, *transform, copts);
-  if (!compiled) return report_error(compiled.error());
-  progress.end();
-
-  progress.begin("planning the replacement");
-  auto original = obj::load(compiled->original.object);
-  if (!original) return report_error(original.error());
-  auto patched = obj::load(compiled->patched.object);
-  if (!patched) return report_error(patched.error());
-  auto diff = diff::compare(*original, *patched);
-  if (!diff) return report_error(diff.error());
-  klp::KernelSymbols ksyms(*kernel->symbols, kernel->symvers ? &*kernel->symvers : nullptr, *original);
-  auto plan = klp::plan_replacements(*diff, *patched, ksyms, kernel->traceable ? &*kernel->traceable : nullptr);
-  if (!plan) return report_error(plan.error());
-  progress.end();
+  Progress progress(kPrepareSteps + 1, o.quiet || o.json);
+  WorkDir work_dir(o.keep_tmp, "verify");
+  const fs::path& work = work_dir.path();
+  auto prepared = prepare_change(o.kernel, o.source, work, progress);
+  if (!prepared) return report_error(prepared.error());
+  PreparedChange& c = **prepared;
+  const analysis::LoadedKernel* kernel = &c.kernel;
 
   progress.begin("comparing with the kernel");
-  verify::VerifyInputs in = verify::inputs_after_plan(*kernel, *original, *patched, ksyms, *plan, compiled->original,
+  verify::VerifyInputs in = verify::inputs_after_plan(c.kernel, c.original, c.patched, *c.symbols, c.plan, c.compiled.original,
                                                       kernel->kbuild->dir, work / "layout-probe");
   in.text = o.text == "image" ? verify::TextPreference::image : o.text == "kcore" ? verify::TextPreference::kcore : verify::TextPreference::automatic;
   auto report = verify::verify(in);
@@ -109,7 +45,7 @@ int run_verify(const VerifyOptions& o) {
   if (o.json) {
     Json j = verify::to_json(*report);
     j.set("kernel_release", kernel->release);
-    j.set("source", source::to_json(*tree));
+    j.set("source", source::to_json(c.tree));
     print_json(j);
   } else {
     fmt::print("Compared with {}\n", report->text_from);
@@ -138,7 +74,7 @@ Command add_verify_command(CLI::App& root) {
   auto o = std::make_shared<VerifyOptions>();
   CLI::App* app = root.add_subcommand("verify", "Check that a kernel source builds exactly the target kernel's code (what build checks first)");
   add_kernel_options(app, o->kernel);
-  app->add_option("--source", o->source, "Kernel source: a linux-source tarball, a kernel tree, or a directory with drivers/iommu");
+  add_source_option(app, o->source);
   app->add_option("--text", o->text, "Where the kernel's code is read: auto (kcore for the running kernel, else the image), image, kcore")
       ->check(CLI::IsMember({"auto", "image", "kcore"}))
       ->capture_default_str();

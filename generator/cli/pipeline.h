@@ -1,0 +1,61 @@
+// The stages `build` and `verify` share, run in order: analysis -> source -> transform -> compile -> diff ->
+// plan. Each command adds its own steps after these (verify compares with the kernel; build also cuts the
+// klp object and links the module).
+#pragma once
+
+#include "analysis/kernel.h"
+#include "build/compile.h"
+#include "cli/kernel_options.h"
+#include "cli/output.h"
+#include "diff/function_diff.h"
+#include "diff/object.h"
+#include "klp/plan.h"
+#include "source/source.h"
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace rr::cli {
+
+// A private work directory, removed at the end unless the user asked to keep it (--keep-tmp DIR).
+class WorkDir {
+ public:
+  WorkDir(const std::string& keep, std::string_view purpose);
+  ~WorkDir();
+  WorkDir(const WorkDir&) = delete;
+  WorkDir& operator=(const WorkDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+  bool keep_ = false;
+};
+
+// Everything known once the change is planned. Not movable: `symbols` refers to `kernel` and `original`.
+struct PreparedChange {
+  analysis::LoadedKernel kernel;
+  analysis::Era era = analysis::Era::unknown;
+  source::SourceTree tree;
+  build::CompileResult compiled;
+  obj::Object original;
+  obj::Object patched;
+  diff::ObjectDiff diff;
+  std::unique_ptr<klp::KernelSymbols> symbols;
+  klp::Plan plan;
+  Json timings = Json::object();
+
+  PreparedChange() = default;
+  PreparedChange(const PreparedChange&) = delete;
+  PreparedChange& operator=(const PreparedChange&) = delete;
+};
+
+inline constexpr int kPrepareSteps = 4;
+
+// `source`: a tarball, tree or drivers/iommu directory; empty: the distribution's tarball in /usr/src.
+Result<std::unique_ptr<PreparedChange>> prepare_change(const KernelOptions& kernel, const std::string& source,
+                                                       const std::filesystem::path& work, Progress& progress);
+
+void add_source_option(CLI::App* app, std::string& source);
+
+}  // namespace rr::cli
