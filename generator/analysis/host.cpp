@@ -1,5 +1,6 @@
 #include "analysis/host.h"
 
+#include "analysis/kconfig.h"
 #include "common/file.h"
 
 #include <fcntl.h>
@@ -82,6 +83,22 @@ void read_kernel_log(Facts& f) {
   }
 }
 
+// The running kernel's config: /boot/config-<release>, else /proc/config.gz.
+void read_config(Facts& f) {
+  for (const fs::path& p : {f.root / "boot" / ("config-" + f.kernel_release), f.root / "proc/config.gz"}) {
+    std::error_code ec;
+    if (f.kernel_release.empty() && p.filename() != "config.gz") continue;
+    if (!fs::exists(p, ec)) continue;
+    auto config = analysis::read_kconfig(p);
+    if (!config) continue;
+    // Keys are stored without the CONFIG_ prefix.
+    f.config_livepatch = config->enabled("LIVEPATCH");
+    f.config_intel_iommu = config->enabled("INTEL_IOMMU");
+    f.config_source = p.string().substr(f.root.string().size() > 1 ? f.root.string().size() : 0);
+    return;
+  }
+}
+
 }  // namespace
 
 bool is_rmrr_veto_message(std::string_view line) {
@@ -114,6 +131,7 @@ Facts read_facts(const fs::path& root) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(root / "sys/class/iommu", ec)) f.iommu_units.push_back(e.path().filename().string());
   std::sort(f.iommu_units.begin(), f.iommu_units.end());
+  read_config(f);
   read_lockdown(f);
   read_secure_boot(f);
   f.proxmox_kernel = f.kernel_release.find("-pve") != std::string::npos;

@@ -225,3 +225,19 @@ TEST(Proxmox, ReleaseComparison) {
   EXPECT_FALSE(host::proxmox_release_has_relax_rmrr("6.8.12-amd64"));
   EXPECT_FALSE(host::proxmox_release_has_relax_rmrr("garbage-pve"));
 }
+
+TEST(Doctor, ReadsTheKernelConfigAndSaysWhenLivepatchIsMissing) {
+  FakeHost h;
+  build_dl360(h);
+  h.write("boot/config-6.1.0-56-amd64", "CONFIG_LIVEPATCH=y\nCONFIG_INTEL_IOMMU=y\n");
+  auto r = doctor(h);
+  EXPECT_TRUE(r.json["host"]["config_livepatch"].as_bool());
+  EXPECT_TRUE(r.json["host"]["config_intel_iommu"].as_bool());
+  EXPECT_NE(r.text.find("from /boot/config-6.1.0-56-amd64"), std::string::npos) << r.text;
+
+  h.write("boot/config-6.1.0-56-amd64", "# CONFIG_LIVEPATCH is not set\nCONFIG_INTEL_IOMMU=y\n");
+  auto no_lp = doctor(h);
+  EXPECT_FALSE(no_lp.json["host"]["config_livepatch"].as_bool());
+  EXPECT_NE(no_lp.json["verdict"]["next"].as_string().find("relax-rmrr patch"), std::string::npos);
+  EXPECT_EQ(no_lp.exit_code, 1);
+}
