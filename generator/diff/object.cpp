@@ -87,16 +87,6 @@ std::string strip_number_suffixes(std::string_view name) {
   return std::string(n);
 }
 
-std::string base_name(std::string_view name) {
-  // Compiler-made pieces: foo.cold, foo.part.0, foo.isra.0, foo.constprop.0, foo.lto_priv.0, and numbers.
-  size_t cut = name.size();
-  for (const char* kind : {".cold", ".part.", ".isra.", ".constprop.", ".lto_priv.", ".localalias"}) {
-    size_t at = name.find(kind);
-    if (at != std::string_view::npos && at > 0) cut = std::min(cut, at);
-  }
-  return strip_number_suffixes(name.substr(0, cut));
-}
-
 Result<Object> load_bytes(Bytes bytes, const std::string& origin) {
   RR_ASSIGN(auto elf, analysis::ElfFile::from_bytes(std::move(bytes), origin));
   if (!elf.is_64bit() || elf.machine() != EM_X86_64)

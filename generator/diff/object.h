@@ -75,9 +75,6 @@ size_t rela_width(uint32_t type);      // bytes the relocation writes; 0 when un
 bool rela_is_pc_relative(uint32_t type);
 std::string rela_type_name(uint32_t type);
 
-// "foo.isra.0" -> "foo", "foo.cold" -> "foo", "__func__.12" -> "__func__": the name without
-// compiler-made suffixes, for matching symbols across two compiles.
-std::string base_name(std::string_view symbol_name);
 // Drops only trailing ".N" numbers ("warned.3" -> "warned", "foo.part.0" -> "foo.part"), keeping kinds.
 std::string strip_number_suffixes(std::string_view symbol_name);
 

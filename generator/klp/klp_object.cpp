@@ -283,11 +283,6 @@ class Builder {
       n.section_symbol = sym.index;
       out.symbols.push_back(sym);
     }
-    auto old_of_new = [&](uint32_t new_index) {
-      for (auto [o, n] : new_section)
-        if (n == new_index) return o;
-      return 0u;
-    };
     for (const auto& s : in_.symbols) {
       if (s.is_section() || !s.defined_in_section() || !new_section.count(s.shndx)) continue;
       if (s.type != STT_FUNC && s.type != STT_OBJECT) continue;
@@ -387,7 +382,6 @@ class Builder {
           n.relas.push_back(t);
         }
     }
-    (void)old_of_new;
     for (auto& n : out.sections) {
       if (n.index == 0) continue;
       for (const auto& s : out.symbols)
