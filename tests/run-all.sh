@@ -7,6 +7,14 @@ tests/setup/install-deps.sh
 tests/setup/kernel.sh debian-6.1
 tests/setup/kernel-patch-sources.sh   # one source tree per layout/era for the `relax-rmrr patch` tests
 
+# The unit tests once more under AddressSanitizer and UndefinedBehaviorSanitizer: every parser of outside data
+# (DMAR, ELF, bzImage, BTF, kallsyms, C source) runs there on real and broken inputs.
+if [ "${RELAX_RMRR_SKIP_SANITIZERS:-0}" != 1 ]; then
+  cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRELAX_RMRR_SANITIZE=ON -DRELAX_RMRR_WERROR=ON >/dev/null
+  ninja -C build-sanitize unit_tests relax-rmrr
+  (cd build-sanitize && ctest -L unit -j2 --output-on-failure)
+fi
+
 build_dir=${RELAX_RMRR_BUILD_DIR:-build-tests}
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRELAX_RMRR_WERROR=ON >/dev/null
 ninja -C "$build_dir"
