@@ -348,9 +348,7 @@ Json to_json(const Table& t) {
     other.push(std::move(x));
   }
   j.set("other", std::move(other));
-  Json notes = Json::array();
-  for (const auto& n : t.notes) notes.push(n);
-  j.set("notes", std::move(notes));
+  j.set("notes", Json::strings(t.notes));
   return j;
 }
 

@@ -587,9 +587,7 @@ Json to_json(const KernelFacts& f) {
     o.set("address", t.present ? Json(fmt::format("{:#x}", t.address)) : Json(nullptr));
     o.set("count", t.count);
     o.set("sympos", opt_json(t.sympos));
-    Json v = Json::array();
-    for (const auto& n : t.variants) v.push(n);
-    o.set("variants", std::move(v));
+    o.set("variants", Json::strings(t.variants));
     o.set("traceable", opt_json(t.traceable));
     o.set("in_btf", opt_json(t.in_btf));
     o.set("patchable", t.patchable);
@@ -637,9 +635,7 @@ Json to_json(const KernelFacts& f) {
       }
       Json o = Json::object();
       o.set("global", fn->global);
-      Json ps = Json::array();
-      for (const auto& p : fn->params) ps.push(p);
-      o.set("params", std::move(ps));
+      o.set("params", Json::strings(fn->params));
       fns.set(name, std::move(o));
     }
     b.set("functions", std::move(fns));
@@ -675,9 +671,7 @@ Json to_json(const KernelFacts& f) {
     miss.push(std::move(o));
   }
   j.set("missing", std::move(miss));
-  Json notes = Json::array();
-  for (const auto& n : f.notes) notes.push(n);
-  j.set("notes", std::move(notes));
+  j.set("notes", Json::strings(f.notes));
   return j;
 }
 

@@ -143,13 +143,9 @@ Json facts_json(const host::Facts& f) {
   Json j = Json::object();
   auto opt_bool = [](const std::optional<bool>& b) { return b ? Json(*b) : Json(nullptr); };
   j.set("kernel_release", f.kernel_release);
-  Json opts = Json::array();
-  for (const auto& s : f.intel_iommu_options) opts.push(s);
-  j.set("intel_iommu_options", std::move(opts));
+  j.set("intel_iommu_options", Json::strings(f.intel_iommu_options));
   j.set("iommu_active", f.iommu_active());
-  Json units = Json::array();
-  for (const auto& u : f.iommu_units) units.push(u);
-  j.set("iommu_units", std::move(units));
+  j.set("iommu_units", Json::strings(f.iommu_units));
   j.set("lockdown", f.lockdown ? Json(*f.lockdown) : Json(nullptr));
   j.set("secure_boot", opt_bool(f.secure_boot));
   j.set("config_livepatch", opt_bool(f.config_livepatch));
@@ -158,9 +154,7 @@ Json facts_json(const host::Facts& f) {
   j.set("proxmox_knows_relax_rmrr", f.proxmox_knows_relax_rmrr);
   j.set("relax_rmrr_on_cmdline", f.relax_rmrr_on_cmdline);
   j.set("kernel_log_readable", f.kernel_log_readable);
-  Json lines = Json::array();
-  for (const auto& l : f.rmrr_log_lines) lines.push(l);
-  j.set("rmrr_log_lines", std::move(lines));
+  j.set("rmrr_log_lines", Json::strings(f.rmrr_log_lines));
   Json lps = Json::array();
   for (const auto& lp : f.livepatches) {
     Json x = Json::object();

@@ -25,9 +25,7 @@ int run_load(const LoadCmdOptions& o) {
     Json j = Json::object();
     j.set("name", r->name);
     j.set("action", r->action);
-    Json rep = Json::array();
-    for (const auto& x : r->replaced) rep.push(x);
-    j.set("replaced", std::move(rep));
+    j.set("replaced", Json::strings(r->replaced));
     j.set("transition_seconds", r->transition.seconds);
     j.set("simulated", ctx.simulated());
     print_json(j);

@@ -37,6 +37,11 @@ class Json {
   Json(Object o) : v_(std::move(o)) {}
 
   static Json array() { return Json(Array{}); }
+  // A JSON array of strings (notes, names, lists of symbols).
+  static Json strings(const std::vector<std::string>& items) {
+    Array a(items.begin(), items.end());
+    return Json(std::move(a));
+  }
   static Json object() { return Json(Object{}); }
 
   bool is_null() const { return std::holds_alternative<std::nullptr_t>(v_); }

@@ -238,9 +238,7 @@ Json to_json(const ObjectDiff& d) {
     Json j = Json::object();
     j.set("name", f.name);
     j.set("status", status_name(f.status));
-    Json pieces = Json::array();
-    for (const auto& p : f.pieces) pieces.push(p);
-    j.set("sections", std::move(pieces));
+    j.set("sections", Json::strings(f.pieces));
     j.set("reason", f.reason);
     if (f.is_init) j.set("init", true);
     fns.push(std::move(j));

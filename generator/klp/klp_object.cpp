@@ -422,14 +422,9 @@ Json to_json(const KlpObject& k) {
     rep.push(std::move(f));
   }
   j.set("replaced", std::move(rep));
-  auto list = [](const std::vector<std::string>& v) {
-    Json a = Json::array();
-    for (const auto& s : v) a.push(s);
-    return a;
-  };
-  j.set("carried_functions", list(k.carried_functions));
-  j.set("klp_symbols", list(k.klp_symbols));
-  j.set("exported_symbols", list(k.exported_symbols));
+  j.set("carried_functions", Json::strings(k.carried_functions));
+  j.set("klp_symbols", Json::strings(k.klp_symbols));
+  j.set("exported_symbols", Json::strings(k.exported_symbols));
   Json sp = Json::object();
   for (const auto& [name, n] : k.special_entries) sp.set(name, n);
   j.set("special_entries", std::move(sp));

@@ -149,9 +149,7 @@ Json to_json(const Plan& p) {
     r.push(std::move(x));
   }
   j.set("replace", std::move(r));
-  Json n = Json::array();
-  for (const auto& s : p.notes) n.push(s);
-  j.set("notes", std::move(n));
+  j.set("notes", Json::strings(p.notes));
   return j;
 }
 

@@ -574,9 +574,7 @@ Json to_json(const PatchStatus& s) {
     x.set("pid", t.pid);
     x.set("comm", t.comm);
     x.set("patch_state", t.patch_state);
-    Json st = Json::array();
-    for (const auto& f : t.stack) st.push(f);
-    x.set("stack", std::move(st));
+    x.set("stack", Json::strings(t.stack));
     b.push(std::move(x));
   }
   j.set("transition_blockers", std::move(b));

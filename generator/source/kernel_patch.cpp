@@ -116,9 +116,7 @@ Json to_json(const KernelPatch& p) {
   j.set("function", p.transform.function);
   j.set("line", static_cast<int64_t>(p.transform.line));
   j.set("edits", static_cast<int64_t>(p.transform.edits.size()));
-  Json notes = Json::array();
-  for (const auto& n : p.notes) notes.push(n);
-  j.set("notes", std::move(notes));
+  j.set("notes", Json::strings(p.notes));
   return j;
 }
 

@@ -302,16 +302,12 @@ Json to_json(const Report& r) {
     fs.push(std::move(x));
   }
   j.set("functions", std::move(fs));
-  Json nc = Json::array();
-  for (const auto& n : r.not_comparable) nc.push(n);
-  j.set("not_comparable", std::move(nc));
+  j.set("not_comparable", Json::strings(r.not_comparable));
   j.set("layouts_checked", r.layouts_checked);
   Json ls = Json::array();
   for (const auto& l : r.layouts) ls.push(to_json(l));
   j.set("layouts", std::move(ls));
-  Json notes = Json::array();
-  for (const auto& n : r.notes) notes.push(n);
-  j.set("notes", std::move(notes));
+  j.set("notes", Json::strings(r.notes));
   if (!r.ok()) j.set("problem", r.first_problem());
   return j;
 }
