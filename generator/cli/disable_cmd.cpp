@@ -36,7 +36,8 @@ Command add_disable_command(CLI::App& root) {
   app->footer(
       "Writes 0 to /sys/kernel/livepatch/NAME/enabled and waits for the unpatch transition; the kernel then frees\n"
       "the patch. Devices already attached to a VM stay attached. Exit codes: 0 disabled (or nothing to do),\n"
-      "1 transition did not finish (the blocking tasks and the choices are printed), 5 not permitted.");
+      "1 transition did not finish (the blocking tasks and the choices are printed), 4 refused while a VM holds an\n"
+      "RMRR device (--force overrides), 5 not permitted.");
   return {app, [o] { return run_disable(*o); }};
 }
 

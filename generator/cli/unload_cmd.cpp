@@ -32,7 +32,8 @@ Command add_unload_command(CLI::App& root) {
   app->add_flag("--quiet,-q", o->quiet, "No progress on stderr");
   app->footer(
       "A module whose transition was forced can never be removed (the kernel keeps its reference): exit 4 says so.\n"
-      "Exit codes: 0 removed (or not loaded), 1 transition did not finish, 4 module stays in use, 5 not permitted.");
+      "Exit codes: 0 removed (or not loaded), 1 transition did not finish, 4 module stays in use or a VM holds an\n"
+      "RMRR device (--force overrides the latter), 5 not permitted.");
   return {app, [o] { return run_unload(*o); }};
 }
 
