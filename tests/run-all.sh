@@ -15,6 +15,13 @@ if [ "${RELAX_RMRR_SKIP_SANITIZERS:-0}" != 1 ]; then
   (cd build-sanitize && ctest -L unit -j2 --output-on-failure)
 fi
 
+# The libFuzzer smoke run (tests/fuzz, docs/robustness.md): every parser of outside data for 60 s under ASan and
+# UBSan from the seed corpora, two targets at a time (about 5 minutes on 2 cores, plus the build); any crash, leak
+# or timeout fails the run. RELAX_RMRR_SKIP_FUZZ=1 skips it.
+if [ "${RELAX_RMRR_SKIP_FUZZ:-0}" != 1 ]; then
+  tests/fuzz/run-fuzzers.sh "${RELAX_RMRR_FUZZ_SECONDS:-60}"
+fi
+
 build_dir=${RELAX_RMRR_BUILD_DIR:-build-tests}
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRELAX_RMRR_WERROR=ON >/dev/null
 ninja -C "$build_dir"

@@ -1,10 +1,12 @@
 #include "analysis/btf.h"
 
+#include "analysis/btf_compat.h"
 #include "analysis/elf_file.h"
 
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
@@ -35,7 +37,7 @@ const struct btf_type* skip_qualifiers(const struct btf* b, uint32_t id) {
   for (int guard = 0; t && guard < 32; ++guard) {
     int k = btf_kind(t);
     if (k != BTF_KIND_TYPEDEF && k != BTF_KIND_CONST && k != BTF_KIND_VOLATILE && k != BTF_KIND_RESTRICT &&
-        k != BTF_KIND_TYPE_TAG)
+        k != btf_compat::kKindTypeTag)
       return t;
     t = btf__type_by_id(b, t->type);
   }
@@ -114,7 +116,7 @@ Btf::~Btf() {
   if (btf_) btf__free(btf_);
 }
 
-uint32_t Btf::type_count() const { return btf__type_cnt(btf_); }
+uint32_t Btf::type_count() const { return btf_compat::type_count(btf_); }
 
 std::optional<uint32_t> Btf::find(std::string_view name, int kind) const {
   std::string n(name);
@@ -130,6 +132,25 @@ std::optional<uint64_t> Btf::struct_size(std::string_view name) const {
   const struct btf_type* t = btf__type_by_id(btf_, *id);
   if (!t) return std::nullopt;
   return t->size;
+}
+
+std::optional<uint64_t> Btf::struct_data_end(std::string_view name) const {
+  auto id = find(name, BTF_KIND_STRUCT);
+  if (!id) return std::nullopt;
+  const struct btf_type* t = btf__type_by_id(btf_, *id);
+  if (!t) return std::nullopt;
+  const struct btf_member* m = btf_members(t);
+  uint64_t end_bits = 0;
+  for (uint16_t i = 0; i < btf_vlen(t); ++i) {
+    uint64_t bits = btf_member_bitfield_size(t, i);
+    if (bits == 0) {
+      long long size = btf__resolve_size(btf_, m[i].type);
+      if (size < 0) return std::nullopt;
+      bits = static_cast<uint64_t>(size) * 8;
+    }
+    end_bits = std::max<uint64_t>(end_bits, btf_member_bit_offset(t, i) + bits);
+  }
+  return (end_bits + 7) / 8;
 }
 
 std::optional<BtfMember> Btf::member(std::string_view struct_name, std::string_view member_name) const {

@@ -53,6 +53,8 @@ class Btf {
   std::optional<uint32_t> find(std::string_view name, int kind) const;
   // sizeof(struct name) (or union); nullopt when the type is absent.
   std::optional<uint64_t> struct_size(std::string_view name) const;
+  // Where the last member of struct `name` ends, in bytes: struct_size() without the trailing alignment padding.
+  std::optional<uint64_t> struct_data_end(std::string_view name) const;
   std::optional<BtfMember> member(std::string_view struct_name, std::string_view member_name) const;
   std::optional<BtfFunction> function(std::string_view name) const;
 

@@ -93,9 +93,15 @@ Result<Bytes> gunzip(ByteView in, const DecompressOptions& o) {
   }
 }
 
+// The decoder's memory (its dictionary) is sized by the stream's header: a few bytes can ask for gigabytes before
+// any data is decoded. Kernels are compressed with 32 MiB (xz) or 64 MiB (lzma -9) dictionaries; a stream that
+// needs more than this is not a kernel payload.
+constexpr uint64_t kLzmaMemoryLimit = uint64_t{256} << 20;
+
 Result<Bytes> unxz(ByteView in, Compression c, const DecompressOptions& o) {
   lzma_stream s = LZMA_STREAM_INIT;
-  lzma_ret init = c == Compression::xz ? lzma_stream_decoder(&s, UINT64_MAX, 0) : lzma_alone_decoder(&s, UINT64_MAX);
+  lzma_ret init = c == Compression::xz ? lzma_stream_decoder(&s, kLzmaMemoryLimit, 0)
+                                       : lzma_alone_decoder(&s, kLzmaMemoryLimit);
   if (init != LZMA_OK) return make_error(ExitCode::environment, "liblzma: decoder init failed ({})", static_cast<int>(init));
   struct End { lzma_stream* s; ~End() { lzma_end(s); } } end{&s};
   Sink sink(o.max_output, size_hint(in));
@@ -110,6 +116,10 @@ Result<Bytes> unxz(ByteView in, Compression c, const DecompressOptions& o) {
     sink.commit(len - s.avail_out);
     if (rc == LZMA_STREAM_END) return std::move(sink).take();
     if (rc == LZMA_BUF_ERROR) return truncated(c);
+    if (rc == LZMA_MEMLIMIT_ERROR)
+      return corrupt(c, fmt::format("its header asks for {} MiB of memory to decompress, more than the {} MiB any "
+                                    "kernel's needs",
+                                    (lzma_memusage(&s) + (1 << 20) - 1) >> 20, kLzmaMemoryLimit >> 20));
     if (rc != LZMA_OK) return corrupt(c, fmt::format("liblzma error {}", static_cast<int>(rc)));
   }
 }

@@ -42,12 +42,27 @@ Result<std::optional<T>> optional_default(Result<T> r, bool explicit_input, Load
   return std::optional<T>{};
 }
 
+// A malformed named input says what the option expects; a more specific hint already given is kept.
+constexpr std::string_view kImageHint =
+    "--image takes the target's vmlinuz as installed in /boot (package linux-image-<release>) or an uncompressed "
+    "vmlinux: this file is damaged or not a kernel image";
+template <typename T>
+Result<T> with_hint(Result<T> r, std::string_view hint) {
+  if (r || r.error().code != ExitCode::bad_input || !r.error().hint.empty()) return r;
+  Error e = r.error();
+  e.hint = std::string(hint);
+  return e;
+}
+
 Status load_symbols(const AnalyzeInputs& in, LoadedKernel& k) {
   if (in.kallsyms) {
-    RR_ASSIGN(auto t, read_kallsyms(*in.kallsyms));
+    RR_ASSIGN(auto t, with_hint(read_kallsyms(*in.kallsyms),
+                                "--kallsyms takes a copy of /proc/kallsyms made as root on the target kernel "
+                                "(sudo cat /proc/kallsyms > kallsyms.txt)"));
     k.symbols = std::move(t);
   } else if (in.system_map) {
-    RR_ASSIGN(auto t, read_system_map(*in.system_map));
+    RR_ASSIGN(auto t, with_hint(read_system_map(*in.system_map),
+                                "--system-map takes the target's System.map (the real one is in linux-image-<release>-dbg)"));
     k.symbols = std::move(t);
   } else if (in.vmlinux) {
     RR_ASSIGN(auto t, symbols_from_elf(*k.image));
@@ -100,7 +115,7 @@ Status load_image(const AnalyzeInputs& in, LoadedKernel& k) {
   }
   auto img = read_kernel_image(*path, in.decompress);
   if (!img) {
-    if (explicit_input) return img.error();
+    if (explicit_input) return with_hint(std::move(img), kImageHint).error();
     Error e = img.error();
     k.missing.push_back({"kernel image (" + e.message + ")",
                          e.code == ExitCode::environment ? "run as root: the image is readable by root only" : "pass --image",
@@ -109,7 +124,7 @@ Status load_image(const AnalyzeInputs& in, LoadedKernel& k) {
   }
   auto elf = ElfFile::from_bytes(std::move(img->elf), path->string());
   if (!elf) {
-    if (explicit_input) return elf.error();
+    if (explicit_input) return with_hint(std::move(elf), kImageHint).error();
     k.missing.push_back({"kernel image (" + elf.error().message + ")", "pass --image", false});
     return ok_status();
   }
@@ -533,6 +548,49 @@ KernelFacts summarize(const LoadedKernel& k, const std::string& local_cc) {
 Result<KernelFacts> analyze(const AnalyzeInputs& inputs) {
   RR_ASSIGN(LoadedKernel k, load_kernel(inputs));
   return summarize(k, inputs.local_cc);
+}
+
+Status check_build_prerequisites(const LoadedKernel& k) {
+  std::string release = k.release.empty() ? std::string("the target kernel") : k.release;
+  if (k.config) {
+    if (!k.config->enabled("LIVEPATCH")) {
+      Error e = make_error(ExitCode::missing, "{} is built without CONFIG_LIVEPATCH ({}): it cannot load a livepatch",
+                           release, k.config->origin());
+      e.hint = "use a kernel built with CONFIG_LIVEPATCH=y, or patch and rebuild this one (relax-rmrr patch)";
+      return e;
+    }
+    for (std::string_view lto : {"LTO_CLANG", "LTO_CLANG_THIN", "LTO_CLANG_FULL"})
+      if (k.config->enabled(lto)) {
+        Error e = make_error(ExitCode::refused,
+                             "{} is built with Clang LTO (CONFIG_{}=y in {}): its code is optimised across files at "
+                             "link time, so compiling intel-iommu alone cannot reproduce the functions a livepatch "
+                             "replaces",
+                             release, lto, k.config->origin());
+        e.hint = "use a kernel built without LTO, or patch and rebuild this one (relax-rmrr patch)";
+        return e;
+      }
+  }
+  if (k.kbuild) {
+    std::string headers = k.release.empty() ? std::string("linux-headers-<release>") : "linux-headers-" + k.release;
+    if (k.kbuild->release && !k.release.empty() && *k.kbuild->release != k.release) {
+      Error e = make_error(ExitCode::missing, "the kernel headers {} are for {}, not for the target {}",
+                           k.kbuild->dir.string(), *k.kbuild->release, k.release);
+      e.hint = fmt::format("install {} (apt-get install {}) or pass --kbuild with the build tree of {}", headers,
+                           headers, k.release);
+      return e;
+    }
+    if (!k.kbuild->has_symvers) {
+      Error e = make_error(ExitCode::missing,
+                           "the kernel headers {} have no Module.symvers: the kernel's exported symbols and their "
+                           "versions are unknown, so the module could not link against it",
+                           k.kbuild->dir.string());
+      e.hint = fmt::format("reinstall the headers (apt-get install --reinstall {}) or pass --kbuild with a complete "
+                           "build tree",
+                           headers);
+      return e;
+    }
+  }
+  return ok_status();
 }
 
 namespace {

@@ -144,6 +144,13 @@ std::optional<int64_t> kaslr_offset(const SymbolTable& symbols, const ElfFile& i
 KernelFacts summarize(const LoadedKernel& kernel, const std::string& local_cc = "gcc");
 
 Result<KernelFacts> analyze(const AnalyzeInputs& inputs);
+
+// What building (or verifying) a livepatch needs beyond what load_kernel() reports as blocking, checked before
+// any source is extracted or compiled: a kernel that can load livepatches (CONFIG_LIVEPATCH=y) and is not built
+// with Clang LTO (its code is optimised across files at link time: no single-file compile reproduces it), and a
+// kbuild tree of the target's own release with its Module.symvers. The first problem is the Error (missing,
+// or refused for LTO) with what to do about it.
+Status check_build_prerequisites(const LoadedKernel& kernel);
 Json to_json(const KernelFacts& facts);
 
 }  // namespace rr::analysis

@@ -33,13 +33,19 @@ std::optional<std::string> config_value(const fs::path& kbuild, std::string_view
   return std::nullopt;
 }
 
-std::string hint_for(std::string_view output, const fs::path& kbuild) {
+// Why a compile failed, as an exit code and what to do: a missing header or tool is something missing (3); C
+// errors in the kernel's own driver against the target's headers mean the source is not the target's (4).
+std::pair<ExitCode, std::string> diagnose_failure(std::string_view output, const fs::path& kbuild) {
   if (output.find("No such file or directory") != std::string_view::npos && output.find(".h") != std::string_view::npos)
-    return fmt::format("a header is missing: install the headers of the target kernel (apt-get install linux-headers-$(uname -r)) "
-                       "and check that {} belongs to the same kernel as the source", kbuild.string());
+    return {ExitCode::missing,
+            fmt::format("a header is missing: install the headers of the target kernel (apt-get install linux-headers-$(uname -r)) "
+                        "and check that {} belongs to the same kernel as the source",
+                        kbuild.string())};
   if (output.find("not found") != std::string_view::npos || output.find("No such file") != std::string_view::npos)
-    return "a build tool is missing: apt-get install make gcc (and the compiler the kernel was built with, e.g. gcc-12)";
-  return "check that the source and the kbuild tree are the same kernel version";
+    return {ExitCode::missing, "a build tool is missing: apt-get install make gcc (and the compiler the kernel was built with, e.g. gcc-12)"};
+  return {ExitCode::refused,
+          "the driver does not compile against the target's headers: the source is not the target kernel's (another "
+          "release or a distribution backport); use the linux-source package of exactly the running kernel's version"};
 }
 
 // Splits "cmd ; objtool ..." at the first ';' outside quotes.
@@ -170,9 +176,10 @@ Result<CompiledObject> compile_variant(const CompileOptions& o, std::string_view
   out.seconds = ran->seconds;
   out.make_output = ran->out + ran->err;
   if (!ran->ok() || !fs::is_regular_file(out.object, ec)) {
+    auto [code, hint] = diagnose_failure(out.make_output, o.kbuild);
     return Error{fmt::format("compiling the {} {} failed ({}):\n{}", variant, o.source_relative, ran->describe_end(),
                              proc::last_lines(out.make_output, 15)),
-                 ExitCode::failure, hint_for(out.make_output, o.kbuild)};
+                 code, std::move(hint)};
   }
   RR_ASSIGN(std::string cmd_text, read_file_text(out.cmd_file, 16u << 20));
   RR_ASSIGN(KbuildCommand k, parse_cmd_file(cmd_text, out.cmd_file.string()));

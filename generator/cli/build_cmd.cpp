@@ -8,6 +8,10 @@
 
 #include <fmt/core.h>
 
+#include <chrono>
+#include <optional>
+#include <thread>
+
 
 namespace fs = std::filesystem;
 
@@ -36,45 +40,93 @@ int run_build(const BuildOptions& o) {
   const analysis::LoadedKernel* kernel = &c.kernel;
   Json& timings = c.timings;
 
-  // Verify (verify/verify.h): the source must build the kernel's own code before anything is written.
-  progress.begin("comparing the source with the kernel's code");
-  auto forced = verify::gate_build(verify::inputs_after_plan(c.kernel, c.original, c.patched, *c.symbols, c.plan, c.compiled.original,
-                                                             kernel->kbuild->dir, work.path() / "verify"), o.force);
-  if (!forced) return report_error(forced.error());
-  timings.set("verify", progress.end());
-
-  progress.begin("cutting the klp object");
-  auto layouts = klp::layouts_from_btf(*kernel->btf);
-  if (!layouts) return report_error(layouts.error());
-  klp::KlpObjectRequest kreq;
-  for (const auto& f : c.plan.replace) kreq.functions.push_back(f.name);
-  klp::TargetLookup lookup = [&](const std::string& n) { return c.symbols->lookup(n); };
-  auto klp_object = klp::build_klp_object(c.patched, kreq, lookup, *layouts);
-  if (!klp_object) return report_error(klp_object.error());
-  timings.set("klp_object", progress.end());
-
-  progress.begin("linking, converting and signing the module");
+  // The klp object and the module depend on the plan, not on verify's outcome (only `forced`, set by --force
+  // over a mismatch, goes into the module): they are cut and linked, unsigned, in the work directory while
+  // verify runs (issue 9: kbuild's module link and verify's compile overlap on two cores). Nothing is signed
+  // or written to the output before verify has passed; a forced build links again with the flag recorded.
   klp::ModuleRequest mreq;
   mreq.kbuild_dir = kernel->kbuild->dir;
   mreq.work_dir = work.path() / "module";
   mreq.module_name = o.name;
   mreq.kernel_release = kernel->release;
   mreq.tool_version = RELAX_RMRR_VERSION;
-  mreq.forced = *forced;
   mreq.require_direct_callbacks = c.era == analysis::Era::require_direct;
   if (!c.compiled.cc.empty()) mreq.make_variables.push_back("CC=" + c.compiled.cc);
+  klp::ModuleRequest unsigned_req = mreq;  // no key: signing waits for verify
   if (!o.sign_key.empty()) mreq.sign_key = fs::path(o.sign_key);
   if (!o.sign_cert.empty()) mreq.sign_cert = fs::path(o.sign_cert);
-  auto module = klp::build_module(*klp_object, mreq);
-  if (!module) return report_error(module.error());
+
+  auto layouts = klp::layouts_from_btf(*kernel->btf);
+  if (!layouts) return report_error(layouts.error());
+  klp::KlpObjectRequest kreq;
+  for (const auto& f : c.plan.replace) kreq.functions.push_back(f.name);
+  klp::TargetLookup lookup = [&](const std::string& n) { return c.symbols->lookup(n); };
+  std::optional<Result<klp::KlpObject>> klp_object;
+  std::optional<Result<klp::ModuleResult>> module;
+  double klp_seconds = 0, link_seconds = 0;
+  std::thread linker([&] {
+    auto t0 = std::chrono::steady_clock::now();
+    klp_object.emplace(klp::build_klp_object(c.patched, kreq, lookup, *layouts));
+    auto t1 = std::chrono::steady_clock::now();
+    klp_seconds = std::chrono::duration<double>(t1 - t0).count();
+    if (klp_object->ok()) module.emplace(klp::build_module(**klp_object, unsigned_req));
+    link_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  });
+  struct JoinAtExit {
+    std::thread& t;
+    ~JoinAtExit() {
+      if (t.joinable()) t.join();
+    }
+  } join_linker{linker};
+
+  // Verify (verify/verify.h): the source must build the kernel's own code before anything is written.
+  progress.begin("comparing the source with the kernel's code");
+  verify::Report verify_report;
+  auto forced = verify::gate_build(verify::inputs_after_plan(c.kernel, c.original, c.patched, *c.symbols, c.plan, c.compiled.original,
+                                                             kernel->kbuild->dir, work.path() / "verify"),
+                                   o.force, &verify_report);
+  if (!forced) {
+    linker.join();  // its make must be done before the work directory goes
+    // A refusal with --json still says on stdout what was compared and where it differs, as `verify --json` does.
+    if (o.json && !verify_report.text_from.empty()) {
+      Json j = Json::object();
+      j.set("built", false);
+      j.set("kernel_release", kernel->release);
+      j.set("verify", verify::to_json(verify_report));
+      print_json(j);
+    }
+    return report_error(forced.error());
+  }
+  timings.set("verify", progress.end());
+
+  progress.begin("cutting the klp object");
+  linker.join();
+  if (!*klp_object) return report_error(klp_object->error());
+  progress.end();
+  timings.set("klp_object", klp_seconds);
+
+  progress.begin("linking, converting and signing the module");
+  auto link_started = std::chrono::steady_clock::now();
+  mreq.forced = *forced;
+  if (mreq.forced) {
+    module.emplace(klp::build_module(**klp_object, mreq));  // again, with relax_rmrr_forced=yes (and signed)
+  } else if (*module) {
+    if (auto s = klp::sign_module(**module, mreq); !s) return report_error(s.error());
+  }
+  if (!*module) return report_error(module->error());
+  const klp::KlpObject& klp_built = **klp_object;
+  const klp::ModuleResult& module_built = **module;
   fs::path output = o.output.empty() ? fs::path(o.name + ".ko") : fs::path(o.output);
   std::error_code ec;
-  fs::copy_file(module->ko, output, fs::copy_options::overwrite_existing, ec);
+  fs::copy_file(module_built.ko, output, fs::copy_options::overwrite_existing, ec);
   if (ec) return report_error(make_error(ExitCode::environment, "cannot write {}: {}", output.string(), ec.message()));
-  timings.set("module", progress.end());
+  progress.end();
+  // The module's own time: the link that ran alongside verify, plus what came after verify (signing, copying).
+  timings.set("module", link_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - link_started).count());
 
   if (o.json) {
     Json j = Json::object();
+    j.set("built", true);
     j.set("module", fs::absolute(output).string());
     j.set("name", o.name);
     j.set("kernel_release", kernel->release);
@@ -82,21 +134,24 @@ int run_build(const BuildOptions& o) {
     j.set("source", source::to_json(c.tree));
     j.set("changed", diff::to_json(c.diff));
     j.set("plan", klp::to_json(c.plan));
-    j.set("klp", klp::to_json(*klp_object));
+    j.set("compile", build::to_json(c.compiled));
+    j.set("verify", verify::to_json(verify_report));
+    j.set("forced", *forced);
+    j.set("klp", klp::to_json(klp_built));
     Json conv = Json::object();
-    conv.set("klp_symbols", module->conversion.klp_symbols);
-    conv.set("klp_relocations", module->conversion.klp_relocations);
-    conv.set("klp_sections", module->conversion.klp_sections);
+    conv.set("klp_symbols", module_built.conversion.klp_symbols);
+    conv.set("klp_relocations", module_built.conversion.klp_relocations);
+    conv.set("klp_sections", module_built.conversion.klp_sections);
     j.set("conversion", std::move(conv));
-    j.set("signed", module->is_signed);
+    j.set("signed", module_built.is_signed);
     j.set("timings", std::move(timings));
     print_json(j);
   } else {
     fmt::print("Built {} for {}\n", output.string(), kernel->release);
     for (const auto& f : c.plan.replace) fmt::print("  replaces {} (sympos {}): {}\n", f.name, f.sympos, f.why);
-    for (const auto& f : klp_object->carried_functions) fmt::print("  carries  {} (the kernel inlined it)\n", f);
-    fmt::print("  {} livepatch relocations against {} kernel symbols{}\n", module->conversion.klp_relocations,
-               module->conversion.klp_symbols, module->is_signed ? ", signed" : ", unsigned");
+    for (const auto& f : klp_built.carried_functions) fmt::print("  carries  {} (the kernel inlined it)\n", f);
+    fmt::print("  {} livepatch relocations against {} kernel symbols{}\n", module_built.conversion.klp_relocations,
+               module_built.conversion.klp_symbols, module_built.is_signed ? ", signed" : ", unsigned");
     for (const auto& n : c.plan.notes) fmt::print("  note: {}\n", n);
     fmt::print("Load it with: sudo relax-rmrr load {}\n", output.string());
   }

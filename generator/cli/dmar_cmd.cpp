@@ -71,6 +71,9 @@ Command add_dmar_command(CLI::App& root) {
                 e.hint = "the firmware tables are readable by root only: run with sudo";
               else if (!opts->ignore_checksum && e.message.find("checksum") != std::string::npos)
                 e.hint = "--ignore-checksum decodes it anyway";
+              else if (e.code == ExitCode::bad_input)
+                e.hint = "not a complete DMAR table: copy it again, as root, from /sys/firmware/acpi/tables/DMAR "
+                         "(sudo cp); if the firmware's own table is malformed, report it to the vendor";
               return report_error(e);
             }
             if (opts->json) print_json(dmar::to_json(*t));

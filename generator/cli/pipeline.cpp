@@ -27,8 +27,8 @@ WorkDir::~WorkDir() {
   if (!keep_ && !path_.empty()) fs::remove_all(path_, ec);
 }
 
-void add_source_option(CLI::App* app, std::string& source) {
-  app->add_option("--source", source,
+CLI::Option* add_source_option(CLI::App* app, std::string& source) {
+  return app->add_option("--source", source,
                   "Kernel source: a linux-source tarball, a kernel tree, or a directory with drivers/iommu "
                   "(default: the distribution's tarball in /usr/src)");
 }
@@ -46,34 +46,55 @@ Result<source::SourceTree> find_source(const std::string& given, const std::stri
   return source::locate(candidates.front());
 }
 
+// analysis: the target kernel and its era. `need_kbuild`: false only for objects compiled elsewhere.
+Status analyse_target(const KernelOptions& kernel_options, bool need_kbuild, PreparedChange& p, Progress& progress) {
+  progress.begin("analysing the target kernel");
+  RR_ASSIGN(p.kernel, analysis::load_kernel(to_analyze_inputs(kernel_options)));
+  const auto& k = p.kernel;
+  for (const auto& m : k.missing)
+    if (m.blocking && (need_kbuild || m.what.find("kbuild") == std::string::npos)) {
+      Error e = make_error(ExitCode::missing, "cannot work on {}: {} is missing", k.release, m.what);
+      e.hint = m.how;
+      return e;
+    }
+  if (!k.symbols || !k.btf || (need_kbuild && !k.kbuild))
+    return make_error(ExitCode::missing, "the target's symbols, BTF{} are all needed (see relax-rmrr analyze)",
+                      need_kbuild ? " and kbuild tree" : "");
+  if (need_kbuild) RR_CHECK(analysis::check_build_prerequisites(k));
+  std::string era_reason;
+  analysis::BtfFacts btf_facts = analysis::collect_btf_facts(*k.btf, {});
+  p.era = analysis::decide_era(&*k.symbols, &btf_facts, era_reason);
+  if (p.era == analysis::Era::unknown) {
+    Error e = make_error(ExitCode::refused, "cannot tell how this kernel enforces RMRRs: {}", era_reason);
+    e.hint = "relax-rmrr analyze shows what was found; a kernel without intel_iommu_attach_device and without "
+             "dev_iommu.require_direct is not one relax-rmrr knows";
+    return e;
+  }
+  p.timings.set("analyse", progress.end());
+  return ok_status();
+}
+
+// diff -> plan, on the two objects.
+Status plan_change(const std::filesystem::path& original, const std::filesystem::path& patched, PreparedChange& p, Progress& progress) {
+  progress.begin("finding the functions that really changed");
+  const auto& k = p.kernel;
+  RR_ASSIGN(p.original, obj::load(original));
+  RR_ASSIGN(p.patched, obj::load(patched));
+  RR_ASSIGN(p.diff, diff::compare(p.original, p.patched));
+  p.symbols = std::make_unique<klp::KernelSymbols>(*k.symbols, k.symvers ? &*k.symvers : nullptr, p.original);
+  RR_ASSIGN(p.plan, klp::plan_replacements(p.diff, p.patched, *p.symbols, k.traceable ? &*k.traceable : nullptr));
+  p.timings.set("diff", progress.end());
+  return ok_status();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<PreparedChange>> prepare_change(const KernelOptions& kernel_options, const std::string& source,
                                                        const fs::path& work, Progress& progress) {
   if (work.empty()) return make_error(ExitCode::environment, "cannot create a work directory in {}", fs::temp_directory_path().string());
   auto p = std::make_unique<PreparedChange>();
-
-  progress.begin("analysing the target kernel");
-  RR_ASSIGN(p->kernel, analysis::load_kernel(to_analyze_inputs(kernel_options)));
+  RR_CHECK(analyse_target(kernel_options, true, *p, progress));
   const auto& k = p->kernel;
-  for (const auto& m : k.missing)
-    if (m.blocking) {
-      Error e = make_error(ExitCode::missing, "cannot work on {}: {} is missing", k.release, m.what);
-      e.hint = m.how;
-      return e;
-    }
-  if (!k.symbols || !k.btf || !k.kbuild)
-    return make_error(ExitCode::missing, "the target's symbols, BTF and kbuild tree are all needed (see relax-rmrr analyze)");
-  std::string era_reason;
-  analysis::BtfFacts btf_facts = analysis::collect_btf_facts(*k.btf, {});
-  p->era = analysis::decide_era(&*k.symbols, &btf_facts, era_reason);
-  if (p->era == analysis::Era::unknown) {
-    Error e = make_error(ExitCode::refused, "cannot tell how this kernel enforces RMRRs: {}", era_reason);
-    e.hint = "relax-rmrr analyze shows what was found; a kernel without intel_iommu_attach_device and without "
-             "dev_iommu.require_direct is not one relax-rmrr knows";
-    return e;
-  }
-  p->timings.set("analyse", progress.end());
 
   progress.begin("finding the intel-iommu source and applying the relax transform");
   RR_ASSIGN(p->tree, find_source(source, k.release));
@@ -88,13 +109,15 @@ Result<std::unique_ptr<PreparedChange>> prepare_change(const KernelOptions& kern
   RR_ASSIGN(p->compiled, build::compile_source(p->tree, transform, copts));
   p->timings.set("compile", progress.end());
 
-  progress.begin("finding the functions that really changed");
-  RR_ASSIGN(p->original, obj::load(p->compiled.original.object));
-  RR_ASSIGN(p->patched, obj::load(p->compiled.patched.object));
-  RR_ASSIGN(p->diff, diff::compare(p->original, p->patched));
-  p->symbols = std::make_unique<klp::KernelSymbols>(*k.symbols, k.symvers ? &*k.symvers : nullptr, p->original);
-  RR_ASSIGN(p->plan, klp::plan_replacements(p->diff, p->patched, *p->symbols, k.traceable ? &*k.traceable : nullptr));
-  p->timings.set("diff", progress.end());
+  RR_CHECK(plan_change(p->compiled.original.object, p->compiled.patched.object, *p, progress));
+  return p;
+}
+
+Result<std::unique_ptr<PreparedChange>> prepare_from_objects(const KernelOptions& kernel_options, const fs::path& original,
+                                                             const fs::path& patched, Progress& progress) {
+  auto p = std::make_unique<PreparedChange>();
+  RR_CHECK(analyse_target(kernel_options, false, *p, progress));
+  RR_CHECK(plan_change(original, patched, *p, progress));
   return p;
 }
 

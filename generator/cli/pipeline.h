@@ -56,6 +56,13 @@ inline constexpr int kPrepareSteps = 4;
 Result<std::unique_ptr<PreparedChange>> prepare_change(const KernelOptions& kernel, const std::string& source,
                                                        const std::filesystem::path& work, Progress& progress);
 
-void add_source_option(CLI::App* app, std::string& source);
+// The same change from objects compiled elsewhere (`relax-rmrr build --keep-tmp DIR` leaves them in
+// DIR/compile/{original,patched}/): analysis -> diff -> plan, with no source, compiler or kbuild tree here.
+// Used by `verify --objects` on a fleet's hosts, which check a centrally built livepatch against their kernel.
+inline constexpr int kObjectSteps = 2;
+Result<std::unique_ptr<PreparedChange>> prepare_from_objects(const KernelOptions& kernel, const std::filesystem::path& original,
+                                                             const std::filesystem::path& patched, Progress& progress);
+
+CLI::Option* add_source_option(CLI::App* app, std::string& source);
 
 }  // namespace rr::cli

@@ -19,6 +19,7 @@ namespace {
 struct VerifyOptions {
   KernelOptions kernel;
   std::string source;
+  std::vector<std::string> objects;  // ORIGINAL.o PATCHED.o compiled elsewhere: no source or compiler here
   std::string text = "auto";
   std::string keep_tmp;
   bool json = false;
@@ -26,17 +27,26 @@ struct VerifyOptions {
 };
 
 int run_verify(const VerifyOptions& o) {
-  Progress progress(kPrepareSteps + 1, o.quiet || o.json);
+  const bool from_objects = !o.objects.empty();
+  Progress progress((from_objects ? kObjectSteps : kPrepareSteps) + 1, o.quiet || o.json);
   WorkDir work_dir(o.keep_tmp, "verify");
   const fs::path& work = work_dir.path();
-  auto prepared = prepare_change(o.kernel, o.source, work, progress);
+  auto prepared = from_objects ? prepare_from_objects(o.kernel, o.objects.at(0), o.objects.at(1), progress)
+                               : prepare_change(o.kernel, o.source, work, progress);
   if (!prepared) return report_error(prepared.error());
   PreparedChange& c = **prepared;
   const analysis::LoadedKernel* kernel = &c.kernel;
 
   progress.begin("comparing with the kernel");
-  verify::VerifyInputs in = verify::inputs_after_plan(c.kernel, c.original, c.patched, *c.symbols, c.plan, c.compiled.original,
-                                                      kernel->kbuild->dir, work / "layout-probe");
+  verify::VerifyInputs in;
+  if (from_objects) {
+    // No compiler here, so no layout probe: the code comparison alone (noted in the report).
+    in = verify::VerifyInputs{kernel, &c.original, &c.patched, c.symbols.get(), {}, std::nullopt};
+    for (const auto& f : c.plan.replace) in.functions.push_back(f.name);
+  } else {
+    in = verify::inputs_after_plan(c.kernel, c.original, c.patched, *c.symbols, c.plan, c.compiled.original, kernel->kbuild->dir,
+                                   work / "layout-probe");
+  }
   in.text = o.text == "image" ? verify::TextPreference::image : o.text == "kcore" ? verify::TextPreference::kcore : verify::TextPreference::automatic;
   auto report = verify::verify(in);
   if (!report) return report_error(report.error());
@@ -45,7 +55,10 @@ int run_verify(const VerifyOptions& o) {
   if (o.json) {
     Json j = verify::to_json(*report);
     j.set("kernel_release", kernel->release);
-    j.set("source", source::to_json(c.tree));
+    if (from_objects)
+      j.set("objects", Json::strings(o.objects));
+    else
+      j.set("source", source::to_json(c.tree));
     print_json(j);
   } else {
     fmt::print("Compared with {}\n", report->text_from);
@@ -74,7 +87,13 @@ Command add_verify_command(CLI::App& root) {
   auto o = std::make_shared<VerifyOptions>();
   CLI::App* app = root.add_subcommand("verify", "Check that a kernel source builds exactly the target kernel's code (what build checks first)");
   add_kernel_options(app, o->kernel);
-  add_source_option(app, o->source);
+  auto* source = add_source_option(app, o->source);
+  app->add_option("--objects", o->objects,
+                  "ORIGINAL.o PATCHED.o compiled elsewhere (build --keep-tmp DIR leaves them in DIR/compile/): check them "
+                  "against this kernel with no source, compiler or headers here (no struct layout check then)")
+      ->expected(2)
+      ->check(CLI::ExistingFile)
+      ->excludes(source);
   app->add_option("--text", o->text, "Where the kernel's code is read: auto (kcore for the running kernel, else the image), image, kcore")
       ->check(CLI::IsMember({"auto", "image", "kcore"}))
       ->capture_default_str();
@@ -85,6 +104,8 @@ Command add_verify_command(CLI::App& root) {
       "Compares every function the livepatch replaces or relies on, compiled from the ORIGINAL source, with the kernel's\n"
       "code (relocation fields masked and, where the kernel names the target, checked; on /proc/kcore also the sites the\n"
       "kernel patches at run time), and the structs they touch with the kernel's BTF.\n"
+      "Fleets: build once (relax-rmrr build --keep-tmp DIR), then on each host, as root, with nothing but this tool:\n"
+      "  relax-rmrr verify --objects DIR/compile/original/iommu.o DIR/compile/patched/iommu.o\n"
       "Exit codes: 0 the source matches, 2 malformed input, 3 something missing, 4 mismatch (refused), 5 not permitted.");
   return {app, [o] { return run_verify(*o); }};
 }

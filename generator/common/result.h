@@ -1,6 +1,8 @@
 // Errors as values: every stage returns Result<T>; the CLI turns an Error into a message and an exit code.
 #pragma once
 
+#include "common/fmt_compat.h"
+
 #include <fmt/format.h>
 
 #include <string>
@@ -32,7 +34,7 @@ struct Error {
 };
 
 template <typename... Args>
-Error make_error(ExitCode code, fmt::format_string<Args...> f, Args&&... args) {
+Error make_error(ExitCode code, format_string<Args...> f, Args&&... args) {
   return Error{fmt::format(f, std::forward<Args>(args)...), code, {}};
 }
 

@@ -203,11 +203,15 @@ Result<ObjectDiff> compare(const obj::Object& original, const obj::Object& patch
     if (!matched_b.count(name))
       out.functions.push_back({name, Status::added, pieces_of(patched, b), "new in the patched object", in_init(patched, *b.main)});
 
-  // Writable data: a livepatch replaces code, never the kernel's variables.
+  // Writable data: a livepatch replaces code, never the kernel's variables. `.discard.*` (__ADDRESSABLE's
+  // pointers, ...) is dropped by the linker script: nothing in it ever becomes kernel data.
   auto writable_objects = [](const obj::Object& o) {
     std::map<std::string, const obj::Symbol*> m;
-    for (const auto& s : o.symbols)
-      if (s.type == STT_OBJECT && s.defined_in_section() && o.sections[s.shndx].is_writable()) m[s.name] = &s;
+    for (const auto& s : o.symbols) {
+      if (s.type != STT_OBJECT || !s.defined_in_section()) continue;
+      const obj::Section& sec = o.sections[s.shndx];
+      if (sec.is_writable() && sec.name != ".discard" && !sec.name.starts_with(".discard.")) m[s.name] = &s;
+    }
     return m;
   };
   auto da = writable_objects(original), db = writable_objects(patched);

@@ -84,6 +84,11 @@ std::string strip_number_suffixes(std::string_view name) {
     if (dot == std::string_view::npos || dot == 0 || !all_digits(n.substr(dot + 1))) break;
     n = n.substr(0, dot);
   }
+  if (n.starts_with("__UNIQUE_ID_")) {
+    size_t end = n.size();
+    while (end > 12 && n[end - 1] >= '0' && n[end - 1] <= '9') --end;
+    n = n.substr(0, end);
+  }
   return std::string(n);
 }
 

@@ -75,7 +75,10 @@ size_t rela_width(uint32_t type);      // bytes the relocation writes; 0 when un
 bool rela_is_pc_relative(uint32_t type);
 std::string rela_type_name(uint32_t type);
 
-// Drops only trailing ".N" numbers ("warned.3" -> "warned", "foo.part.0" -> "foo.part"), keeping kinds.
+// Drops only trailing ".N" numbers ("warned.3" -> "warned", "foo.part.0" -> "foo.part"), keeping kinds, and
+// the preprocessor's __COUNTER__ of the kernel's __UNIQUE_ID(prefix) names ("__UNIQUE_ID_ddebug412.7" ->
+// "__UNIQUE_ID_ddebug"): an edit that drops a macro using __COUNTER__ (compiletime_assert in container_of
+// before 5.16) renumbers every such name after it.
 std::string strip_number_suffixes(std::string_view symbol_name);
 
 }  // namespace rr::obj

@@ -154,7 +154,7 @@ class Builder {
     for (const auto& sp : layouts_.sections) {
       const obj::Section* s = in_.section(sp.name);
       if (!s || sp.kind != EntryKind::points_to_code) continue;
-      if (sp.entry_size == 0 || s->size % sp.entry_size != 0)
+      if (!entry_count(sp, s->size))
         return make_error(ExitCode::refused, "{} is {} bytes, not a whole number of {}-byte entries: the kernel's BTF and this object disagree",
                           sp.name, s->size, sp.entry_size);
       for (uint64_t e = 0; e * sp.entry_size < s->size; ++e) {
@@ -171,11 +171,11 @@ class Builder {
       if (sp.kind == EntryKind::paired) {
         const obj::Section* pair = in_.section(sp.pair);
         const SpecialSection* pair_layout = layouts_.find(sp.pair);
-        if (!pair || !pair_layout || s->size / sp.entry_size != pair->size / pair_layout->entry_size)
+        if (!pair || !pair_layout || !entry_count(sp, s->size) || entry_count(sp, s->size) != entry_count(*pair_layout, pair->size))
           return make_error(ExitCode::refused, "{} and {} do not pair up entry for entry", sp.name, sp.pair);
         kept_[s->index] = kept_[pair->index];
       } else if (sp.kind == EntryKind::referenced) {
-        if (sp.entry_size == 0 || s->size % sp.entry_size != 0)
+        if (!entry_count(sp, s->size))
           return make_error(ExitCode::refused, "{} is not a whole number of {}-byte entries", sp.name, sp.entry_size);
         for (uint64_t e : std::set<uint64_t>(kept_[s->index]))
           for (const auto& r : entry_relas(*s, e, sp.entry_size)) RR_CHECK(act(decide(*r), *s, *r));
@@ -265,8 +265,10 @@ class Builder {
       obj::Section& n = add_section(*s);
       for (uint64_t e : kept_[s->index]) {
         new_entry_offset[{s->index, e}] = n.data.size();
-        n.data.insert(n.data.end(), s->data.begin() + static_cast<long>(e * sp.entry_size),
-                      s->data.begin() + static_cast<long>((e + 1) * sp.entry_size));
+        // A short last entry (entry_count) gets its trailing padding back: kept entries stay entry_size apart.
+        uint64_t end = std::min<uint64_t>((e + 1) * sp.entry_size, s->data.size());
+        n.data.insert(n.data.end(), s->data.begin() + static_cast<long>(e * sp.entry_size), s->data.begin() + static_cast<long>(end));
+        n.data.resize(n.data.size() + ((e + 1) * sp.entry_size - end), 0);
       }
       n.size = n.data.size();
       k.special_entries.emplace_back(sp.name, kept_[s->index].size());

@@ -91,20 +91,23 @@ Result<ModuleResult> build_module(const KlpObject& klp, const ModuleRequest& r) 
       return make_error(ExitCode::failure, "modpost: {} (a symbol the module needs is neither exported nor a livepatch symbol)", trim(line));
   }
   RR_ASSIGN(out.conversion, convert_to_klp_module(ko, "vmlinux"));
-
-  if (r.sign_key || r.sign_cert) {
-    if (!r.sign_key || !r.sign_cert) return make_error(ExitCode::bad_input, "signing needs both --sign-key and --sign-cert");
-    fs::path sign_file = r.kbuild_dir / "scripts/sign-file";
-    if (!fs::exists(sign_file))
-      return make_error(ExitCode::missing, "{} is missing: cannot sign (the kbuild tree has no scripts/sign-file)", sign_file.string());
-    RR_ASSIGN(proc::Outcome signed_,
-              proc::run({{sign_file.string(), "sha256", r.sign_key->string(), r.sign_cert->string(), ko.string()}, {}, {}, {}}));
-    if (!signed_.ok()) return make_error(ExitCode::failure, "sign-file failed: {}", signed_.describe_end());
-    out.is_signed = true;
-  }
   out.ko = ko;
+  RR_CHECK(sign_module(out, r));
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return out;
+}
+
+Status sign_module(ModuleResult& out, const ModuleRequest& r) {
+  if (!r.sign_key && !r.sign_cert) return ok_status();
+  if (!r.sign_key || !r.sign_cert) return make_error(ExitCode::bad_input, "signing needs both --sign-key and --sign-cert");
+  fs::path sign_file = r.kbuild_dir / "scripts/sign-file";
+  if (!fs::exists(sign_file))
+    return make_error(ExitCode::missing, "{} is missing: cannot sign (the kbuild tree has no scripts/sign-file)", sign_file.string());
+  RR_ASSIGN(proc::Outcome signed_,
+            proc::run({{sign_file.string(), "sha256", r.sign_key->string(), r.sign_cert->string(), out.ko.string()}, {}, {}, {}}));
+  if (!signed_.ok()) return make_error(ExitCode::failure, "sign-file failed: {}", signed_.describe_end());
+  out.is_signed = true;
+  return ok_status();
 }
 
 }  // namespace rr::klp

@@ -42,4 +42,8 @@ Result<std::string> render_glue(const KlpObject& klp, const ModuleRequest& reque
 
 Result<ModuleResult> build_module(const KlpObject& klp, const ModuleRequest& request);
 
+// The signing step of build_module() on its own (request.sign_key/sign_cert; nothing to do without them): `build`
+// links the module while verify runs and signs it only once verify has passed.
+Status sign_module(ModuleResult& module, const ModuleRequest& request);
+
 }  // namespace rr::klp

@@ -31,7 +31,14 @@ struct SpecialSection {
   // bytes' relocations of .altinstr_replacement.
   std::optional<uint64_t> replacement_offset_field;
   std::optional<uint64_t> replacement_length_field;
+  // The fewest bytes the section's last entry may have (0: entry_size). Tables written in asm align each entry
+  // but do not pad the last one: 5.10's .parainstructions is 16-byte entries of 12 bytes, 108 bytes for 7.
+  uint64_t last_entry_min = 0;
 };
+
+// How many entries a section of `section_size` bytes holds: whole entries, the last one possibly short of its
+// trailing padding (last_entry_min); nullopt when the size fits no such count.
+std::optional<uint64_t> entry_count(const SpecialSection& sp, uint64_t section_size);
 
 struct SpecialLayouts {
   std::vector<SpecialSection> sections;

@@ -15,6 +15,7 @@
 #include <ctime>
 #include <fcntl.h>
 #include <memory>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -236,15 +237,69 @@ Result<std::string> sha256_file(const fs::path& path) {
   return hex;
 }
 
+namespace {
+
+// The tarball's SHA-256 remembered per file identity (issue 9) in <cache>/.sha256/<SHA-256 of its absolute path>:
+// "dev inode size mtime ctime sha256". ctime cannot be set from user space, so a file rewritten in place (even
+// with its mtime put back) no longer matches and is hashed again. A cached source then costs a stat instead of
+// reading the whole tarball (~140 MB) on every build.
+std::optional<std::string> file_identity(const fs::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return std::nullopt;
+  return fmt::format("{} {} {} {}.{:09} {}.{:09}", static_cast<unsigned long long>(st.st_dev), static_cast<unsigned long long>(st.st_ino),
+                     static_cast<long long>(st.st_size), static_cast<long long>(st.st_mtim.tv_sec), st.st_mtim.tv_nsec,
+                     static_cast<long long>(st.st_ctim.tv_sec), st.st_ctim.tv_nsec);
+}
+
+fs::path remembered_hash_file(const fs::path& cache, const fs::path& tarball) {
+  std::string key = fs::absolute(tarball).lexically_normal().string();
+  Sha256 h;
+  h.update(key.data(), key.size());
+  return cache / ".sha256" / h.hex();
+}
+
+std::optional<std::string> remembered_sha256(const fs::path& record, const std::string& identity) {
+  auto text = read_file_text(record, 4096);
+  if (!text) return std::nullopt;
+  std::string t = trim(*text);
+  if (t.size() != identity.size() + 1 + 64 || !starts_with(t, identity + " ")) return std::nullopt;
+  std::string sha = t.substr(identity.size() + 1);
+  if (sha.find_first_not_of("0123456789abcdef") != std::string::npos) return std::nullopt;
+  return sha;
+}
+
+void remember_sha256(const fs::path& record, const std::string& identity, const std::string& sha) {
+  std::error_code ec;
+  fs::create_directories(record.parent_path(), ec);
+  fs::path tmp = record.string() + fmt::format(".{}.tmp", ::getpid());
+  if (!write_file_text(tmp, identity + " " + sha + "\n")) return;  // only a missed shortcut
+  if (::rename(tmp.c_str(), record.c_str()) != 0) fs::remove(tmp, ec);
+}
+
+}  // namespace
+
 Result<SourceTree> open_tarball(const fs::path& tarball, const LocateOptions& options) {
   if (!is_file(tarball)) return Error{fmt::format("{} is not a file", tarball.string()), ExitCode::missing, {}};
   RR_ASSIGN(Compression comp, sniff(tarball));
+  fs::path cache = options.cache_dir.empty() ? default_cache_dir() : options.cache_dir;
 
   auto t0 = std::chrono::steady_clock::now();
-  RR_ASSIGN(std::string sha, sha256_file(tarball));
+  fs::path record = remembered_hash_file(cache, tarball);
+  auto identity = file_identity(tarball);
+  std::optional<std::string> remembered = identity ? remembered_sha256(record, *identity) : std::nullopt;
+  // Trusted only while its cache entry exists: otherwise the tarball is read anyway (to extract it).
+  if (remembered && !is_file(cache / *remembered / kMarker)) remembered.reset();
+  std::string sha;
+  bool remember = false;
+  if (remembered) {
+    sha = *remembered;
+  } else {
+    RR_ASSIGN(sha, sha256_file(tarball));
+    // Remembered (once the entry is there) only when the file did not change while it was read.
+    remember = identity && file_identity(tarball) == identity;
+  }
   double hash_seconds = since(t0);
 
-  fs::path cache = options.cache_dir.empty() ? default_cache_dir() : options.cache_dir;
   fs::path entry = cache / sha;
   auto finish = [&](bool hit, double extract_seconds) -> Result<SourceTree> {
     RR_ASSIGN(SourceTree t, open_directory(entry));
@@ -253,6 +308,8 @@ Result<SourceTree> open_tarball(const fs::path& tarball, const LocateOptions& op
     t.tarball_sha256 = sha;
     t.cache_hit = hit;
     t.hash_seconds = hash_seconds;
+    t.hash_remembered = remembered.has_value();
+    if (remember) remember_sha256(record, *identity, sha);
     t.extract_seconds = extract_seconds;
     return t;
   };
@@ -358,6 +415,7 @@ Json to_json(const SourceTree& t) {
     j.set("sha256", t.tarball_sha256);
     j.set("cache_hit", t.cache_hit);
     j.set("hash_seconds", t.hash_seconds);
+    j.set("hash_remembered", t.hash_remembered);
     j.set("extract_seconds", t.extract_seconds);
   }
   return j;

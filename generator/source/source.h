@@ -46,12 +46,14 @@ struct SourceTree {
   std::string tarball_sha256;        // tarballs only
   bool cache_hit = false;            // tarballs only: already extracted by an earlier run
   double hash_seconds = 0;           // tarballs only
+  bool hash_remembered = false;      // tarballs only: the hash came from <cache>/.sha256 (same file, unchanged)
   double extract_seconds = 0;        // tarballs only, 0 on a cache hit
 };
 
 struct LocateOptions {
-  // Where tarballs are extracted; one subdirectory per tarball content hash.
-  std::filesystem::path cache_dir = "/var/cache/relax-rmrr/source";
+  // Where tarballs are extracted; one subdirectory per tarball content hash. Empty: default_cache_dir(), so
+  // that RELAX_RMRR_CACHE is honoured by build/verify/patch as documented.
+  std::filesystem::path cache_dir;
 };
 
 // The default cache directory: $RELAX_RMRR_CACHE/source, else /var/cache/relax-rmrr/source when writable,

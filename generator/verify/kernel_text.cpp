@@ -30,7 +30,9 @@ Result<KernelText> KernelText::from_kcore(const std::filesystem::path& kcore, co
   int fd = ::open(kcore.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
-    if (e == EACCES || e == EPERM) return refuse("permission denied (root is needed)");
+    if (e == EACCES || e == EPERM)
+      return refuse(geteuid() == 0 ? "the kernel refused it to root (locked down, or an LSM forbids /proc/kcore)"
+                                   : "permission denied (root is needed)");
     if (e == ENOENT) return refuse("this kernel has no /proc/kcore (CONFIG_PROC_KCORE is off, or /proc is not the host's)");
     return refuse(std::strerror(e));
   }

@@ -1,5 +1,6 @@
 #include "verify/layout_probe.h"
 
+#include "analysis/btf_compat.h"
 #include "common/file.h"
 #include "common/subprocess.h"
 #include "diff/object.h"
@@ -30,7 +31,7 @@ const struct btf_type* skip_mods(const struct btf* b, uint32_t& id) {
   for (int guard = 0; t && guard < 32; ++guard) {
     int k = btf_kind(t);
     if (k != BTF_KIND_TYPEDEF && k != BTF_KIND_CONST && k != BTF_KIND_VOLATILE && k != BTF_KIND_RESTRICT &&
-        k != BTF_KIND_TYPE_TAG && k != BTF_KIND_PTR)
+        k != analysis::btf_compat::kKindTypeTag && k != BTF_KIND_PTR)
       return t;
     id = t->type;
     t = btf__type_by_id(b, id);
@@ -101,7 +102,7 @@ std::optional<StructLayout> btf_layout(const analysis::Btf& btf, const std::stri
   const struct btf* b = btf.raw();
   // Every complete struct of that name: BTF keeps several when CUs saw different definitions.
   std::vector<uint32_t> ids;
-  uint32_t n = btf__type_cnt(b);
+  uint32_t n = analysis::btf_compat::type_count(b);
   for (uint32_t id = 1; id < n; ++id) {
     const struct btf_type* t = btf__type_by_id(b, id);
     if (!t || btf_kind(t) != BTF_KIND_STRUCT) continue;
@@ -139,6 +140,50 @@ std::string probe_source(const std::string& include, const std::vector<StructLay
   return s;
 }
 
+namespace {
+// The fast probe's text: compiles (with -fsyntax-only) only when every layout is BTF's.
+std::string probe_assertions(const std::string& include, const std::vector<StructLayout>& layouts) {
+  std::string s = fmt::format("/* relax-rmrr layout check: never compiled to code. */\n#include \"{}\"\n", include);
+  for (const auto& l : layouts) {
+    s += fmt::format("_Static_assert(sizeof(struct {0}) == {1}, \"relax-rmrr: sizeof(struct {0})\");\n", l.name, l.btf_size);
+    for (const auto& m : l.members)
+      s += fmt::format("_Static_assert(__builtin_offsetof(struct {0}, {1}) == {2}, \"relax-rmrr: struct {0}.{1}\");\n", l.name, m.name,
+                       m.btf_offset);
+  }
+  return s;
+}
+}  // namespace
+
+namespace {
+// Whole words of a shell command line: delimited by blanks or the line's ends.
+std::vector<size_t> word_positions(const std::string& cmd, const std::string& w) {
+  std::vector<size_t> at;
+  if (w.empty()) return at;
+  auto blank = [](char ch) { return ch == ' ' || ch == '\t' || ch == '\n'; };
+  for (size_t i = cmd.find(w); i != std::string::npos; i = cmd.find(w, i + 1))
+    if ((i == 0 || blank(cmd[i - 1])) && (i + w.size() == cmd.size() || blank(cmd[i + w.size()]))) at.push_back(i);
+  return at;
+}
+void replace_words(std::string& cmd, const std::string& from, const std::string& to) {
+  auto at = word_positions(cmd, from);
+  for (auto it = at.rbegin(); it != at.rend(); ++it) cmd.replace(*it, from.size(), to);
+}
+}  // namespace
+
+Result<ProbeCommandPaths> locate_probe_paths(const std::string& command, const ProbeCompiler& c) {
+  // kbuild ran the command in the kernel tree with absolute paths for an external module (up to 6.12), or in
+  // the module's own directory with paths relative to it (later kbuild); whichever the command itself shows.
+  const std::string obj = c.object.string(), source = c.source.string();
+  if (!word_positions(command, obj).empty() && !word_positions(command, source).empty()) return ProbeCommandPaths{obj, source, c.cwd};
+  if (c.object.parent_path() == c.source.parent_path()) {
+    for (const std::string prefix : {"", "./"}) {
+      std::string o = prefix + c.object.filename().string(), s = prefix + c.source.filename().string();
+      if (!word_positions(command, o).empty() && !word_positions(command, s).empty()) return ProbeCommandPaths{o, s, c.object.parent_path()};
+    }
+  }
+  return make_error(ExitCode::failure, "layout probe: the recorded compiler command does not name {} and {}", obj, source);
+}
+
 Status run_probe(std::vector<StructLayout>& layouts, const ProbeCompiler& c) {
   std::error_code ec;
   fs::create_directories(c.work_dir, ec);
@@ -148,16 +193,12 @@ Status run_probe(std::vector<StructLayout>& layouts, const ProbeCompiler& c) {
 
   // The same command line with our source and object, and without kbuild's dependency file.
   std::string cmd = c.command;
-  auto replace_all = [&](const std::string& from, const std::string& to) {
-    if (from.empty()) return;
-    for (size_t at = cmd.find(from); at != std::string::npos; at = cmd.find(from, at + to.size())) cmd.replace(at, from.size(), to);
-  };
-  std::string obj = c.object.string(), source = c.source.string();
-  if (cmd.find(obj) == std::string::npos || cmd.find(source) == std::string::npos)
-    return make_error(ExitCode::failure, "layout probe: the recorded compiler command does not name {} and {}", obj, source);
-  replace_all(" " + obj + " ", " " + out.string() + " ");
-  replace_all(" " + source, " " + src.string());
+  std::string source = c.source.string();
+  RR_ASSIGN(ProbeCommandPaths paths, locate_probe_paths(cmd, c));
+  replace_words(cmd, paths.object, out.string());
+  replace_words(cmd, paths.source, src.string());
   cmd = std::regex_replace(cmd, std::regex(R"(-Wp,-MMD,\S+)"), "");
+  const fs::path cwd = paths.cwd;
 
   auto probed = [&] {
     std::vector<StructLayout> v;
@@ -165,10 +206,25 @@ Status run_probe(std::vector<StructLayout>& layouts, const ProbeCompiler& c) {
       if (l.defined_in_source) v.push_back(l);
     return v;
   };
+  // Fast path (issue 9): BTF's sizes and offsets asserted with _Static_assert and the same command run with
+  // -fsyntax-only, so the driver is parsed but no code is generated for it (about a fifth of a compile). When
+  // every assertion holds, the compiled layout is BTF's; on any failure the full probe below runs as before, to
+  // read the compiled values and name the mismatch.
+  if (std::all_of(layouts.begin(), layouts.end(), [](const StructLayout& l) { return l.defined_in_source && l.problem.empty(); })) {
+    RR_CHECK(write_file_text(src, probe_assertions(source, layouts)));
+    auto fast = proc::run({{"sh", "-c", cmd + " -fsyntax-only"}, cwd, {}, {}});
+    if (fast && fast->ok()) {
+      for (auto& l : layouts) {
+        l.compiled_size = l.btf_size;
+        for (auto& m : l.members) m.compiled_offset = m.btf_offset;
+      }
+      return ok_status();
+    }
+  }
   for (int attempt = 0;; ++attempt) {
     RR_CHECK(write_file_text(src, probe_source(source, probed())));
     // The command is the one kbuild recorded and ran through its shell; it is run the same way.
-    RR_ASSIGN(proc::Outcome r, proc::run({{"sh", "-c", cmd}, c.cwd, {}, {}}));
+    RR_ASSIGN(proc::Outcome r, proc::run({{"sh", "-c", cmd}, cwd, {}, {}}));
     if (r.ok()) break;
     // Members or structs the source does not have: layout mismatches to report; then probe the rest.
     static const std::regex no_member(R"((?:‘|')struct (\w+)(?:’|') has no member named (?:‘|')(\w+)(?:’|'))");

@@ -52,6 +52,16 @@ struct ProbeCompiler {
   std::filesystem::path work_dir;   // where the probe goes
 };
 
+// How the recorded command names the object and the source, and the directory it must run in for those names
+// to mean c.object and c.source: absolute paths (run in c.cwd), or names relative to the object's directory
+// (kbuild compiling an external module from its own directory). An Error when it names neither.
+struct ProbeCommandPaths {
+  std::string object;
+  std::string source;
+  std::filesystem::path cwd;
+};
+Result<ProbeCommandPaths> locate_probe_paths(const std::string& command, const ProbeCompiler& c);
+
 // Fills compiled_size/compiled_offset and problem. A member the source does not have is a mismatch (problem
 // set), not an Error; a probe that fails for other reasons is an Error.
 Status run_probe(std::vector<StructLayout>& layouts, const ProbeCompiler& compiler);

@@ -240,3 +240,61 @@ e2e_topology_dmar() {
   fi
   cp "$cache" "$out"
 }
+
+# e2e_chroot_relax_rmrr CHROOT HOST_BINARY: print the path, inside CHROOT, of a relax-rmrr that runs there.
+# A chroot of the host's own Debian suite gets the host's binary (same libraries); any other suite gets this
+# source tree, as git tracks it, built inside it (incrementally), as on a host of that suite.
+e2e_chroot_relax_rmrr() {
+  local root=$1 bin=$2 suite repo src=/src/relax-rmrr
+  suite=$(basename "$root")
+  repo=$(cd "$E2E_DIR/../.." && pwd)
+  if [[ $(. /etc/os-release && echo "${VERSION_CODENAME:-}") == "$(. "$root/etc/os-release" && echo "${VERSION_CODENAME:-}")" ]]; then
+    [[ -x $bin ]] || die "relax-rmrr binary not found: $bin"
+    mkdir -p "$root/opt/relax-rmrr"
+    cp "$bin" "$root/opt/relax-rmrr/relax-rmrr"
+    "$E2E_DIR/../setup/chroot.sh" --run "$suite" /opt/relax-rmrr/relax-rmrr --version > /dev/null ||
+      die "the host's relax-rmrr does not run in the $suite chroot (libraries missing there?)"
+    echo /opt/relax-rmrr/relax-rmrr
+    return
+  fi
+  mkdir -p "$root$src"
+  (cd "$repo" && git ls-files -z --cached --others --exclude-standard | grep -zv '^build' | tar --null -T - -cf -) |
+    tar -xf - -C "$root$src"
+  log "building relax-rmrr inside the $suite chroot"
+  "$E2E_DIR/../setup/chroot.sh" --run "$suite" bash -c \
+    "cmake -S $src -B $src/build -G Ninja -DRELAX_RMRR_TESTS=OFF >/dev/null && ninja -C $src/build relax-rmrr >/dev/null" ||
+    die "building relax-rmrr inside the $suite chroot failed"
+  echo "$src/build/generator/relax-rmrr"
+}
+
+# e2e_chroot_inputs CHROOT NAME FILE...: copy the FILEs into CHROOT/inputs/NAME (unchanged ones are not copied
+# again); print that directory as the chroot sees it.
+e2e_chroot_inputs() {
+  local root=$1 name=$2 f
+  shift 2
+  mkdir -p "$root/inputs/$name"
+  for f in "$@"; do
+    cmp -s "$f" "$root/inputs/$name/$(basename "$f")" || cp "$f" "$root/inputs/$name/"
+  done
+  echo "/inputs/$name"
+}
+
+# e2e_binary_cpio BINARY OUT [FILE=GUEST_PATH...]: a cpio (appended to an initrd) with BINARY as /bin/relax-rmrr,
+# its shared libraries (ldd's closure, at the paths ldd names) and any extra FILE at GUEST_PATH.
+e2e_binary_cpio() {
+  local bin=$1 out=$2 stage lib pair
+  shift 2
+  stage=$(mktemp -d "${TMPDIR:-/tmp}/relax-rmrr-bin.XXXXXX")
+  mkdir -p "$stage/bin"
+  cp "$bin" "$stage/bin/relax-rmrr"
+  while read -r lib; do
+    mkdir -p "$stage$(dirname "$lib")"
+    cp -L "$lib" "$stage$lib"
+  done < <(ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+  for pair in "$@"; do
+    mkdir -p "$stage$(dirname "${pair#*=}")"
+    cp -L "${pair%%=*}" "$stage${pair#*=}"
+  done
+  (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) > "$out" || die "cpio of the binary failed"
+  rm -rf "$stage"
+}

@@ -66,19 +66,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The relax-rmrr binary and its shared libraries (ldd's closure, at the paths ldd names), as a cpio.
-binary_cpio() {
-  local stage=$WORK/binary-stage lib
-  rm -rf "$stage"
-  mkdir -p "$stage/bin"
-  cp "$BINARY" "$stage/bin/relax-rmrr"
-  while read -r lib; do
-    mkdir -p "$stage$(dirname "$lib")"
-    cp -L "$lib" "$stage$lib"
-  done < <(ldd "$BINARY" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
-  (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) > "$1" || die "cpio of the binary failed"
-}
-
 t0=$SECONDS
 # shellcheck disable=SC2054,SC2034 # commas belong to QEMU's -device syntax; lib.sh reads the array
 E2E_QEMU_DEVICES=(-device edu,bus=pcie.0,addr=03.0)
@@ -93,7 +80,7 @@ LP_NAME=${LP_NAME:-relax_rmrr}
 printf '%s\n' "MODE=lifecycle" "DEVICE_ID=$EDU_ID" "RMRR_BASES='0xf0000'" "LIVEPATCH=/relax.ko" "LP_NAME=$LP_NAME" \
   "CYCLES=$CYCLES" > "$WORK/e2e.conf"
 e2e_build_initramfs "$WORK/main.cpio" "$WORK/e2e.conf" "$MODULES" "$WORK/tools" "$MODULE"
-binary_cpio "$WORK/binary.cpio"
+e2e_binary_cpio "$BINARY" "$WORK/binary.cpio"
 cat "$WORK/acpi.cpio" "$WORK/main.cpio" "$WORK/binary.cpio" > "$WORK/initrd"
 
 log "kernel $KERNEL ($RELEASE), module $MODULE, $CYCLES cycles; booting (TCG, timeout ${TIMEOUT}s); work dir $WORK"

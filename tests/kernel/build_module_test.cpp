@@ -45,6 +45,13 @@ TEST_F(BuildModule, ReplacesExactlyTheTwoDriverFunctionsOnDebian61) {
   }
   EXPECT_EQ(replaced, (std::set<std::string>{"intel_iommu_attach_device", "intel_iommu_get_resv_regions"}));
   EXPECT_EQ((*j)["klp"]["carried_functions"].size(), 0u);
+  // The verify step's report travels in the summary: every replaced function was compared and matched.
+  EXPECT_TRUE((*j)["built"].as_bool());
+  EXPECT_FALSE((*j)["forced"].as_bool());
+  EXPECT_TRUE((*j)["verify"]["ok"].as_bool()) << r.output;
+  std::set<std::string> compared;
+  for (const auto& f : (*j)["verify"]["functions"].as_array()) compared.insert(f["name"].as_string());
+  for (const auto& name : replaced) EXPECT_TRUE(compared.count(name)) << name << " not verified: " << r.output;
   EXPECT_GT((*j)["conversion"]["klp_relocations"].as_uint(), 0u);
   // ORC, mcount and return-thunk entries travel with the functions: without ORC the patch transition stalls.
   for (const char* s : {".orc_unwind_ip", ".orc_unwind", "__mcount_loc", ".return_sites"})

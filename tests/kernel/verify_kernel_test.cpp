@@ -165,6 +165,12 @@ TEST_F(VerifyKernel, BuildRefusesWithoutWritingAndForceIsLoudAndRecorded) {
   EXPECT_EQ(r.exit_code, 4) << r.output << stderr_;
   EXPECT_NE(stderr_.find("intel_iommu_attach_device"), std::string::npos) << stderr_;
   EXPECT_FALSE(fs::exists(ko));
+  // --json still reports what differed, on stdout.
+  auto refused = Json::parse(r.output);
+  ASSERT_TRUE(refused.ok()) << r.output;
+  EXPECT_FALSE((*refused)["built"].as_bool());
+  EXPECT_FALSE((*refused)["verify"]["ok"].as_bool());
+  EXPECT_NE((*refused)["verify"]["problem"].as_string().find("intel_iommu_attach_device"), std::string::npos) << r.output;
 
   fs::path forced = dir_.path() / "forced.ko";
   auto f = run("build", fmt::format("--source {} -o {} --force", tree.string(), forced.string()));
@@ -172,4 +178,8 @@ TEST_F(VerifyKernel, BuildRefusesWithoutWritingAndForceIsLoudAndRecorded) {
   EXPECT_NE(stderr_.find("WARNING: --force"), std::string::npos) << stderr_;
   ASSERT_TRUE(fs::exists(forced));
   EXPECT_EQ(trim(test::run_command("modinfo -F relax_rmrr_forced " + forced.string()).output), "yes");
+  auto forced_json = Json::parse(f.output);
+  ASSERT_TRUE(forced_json.ok()) << f.output;
+  EXPECT_TRUE((*forced_json)["forced"].as_bool());
+  EXPECT_FALSE((*forced_json)["verify"]["ok"].as_bool());
 }

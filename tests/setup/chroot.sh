@@ -4,6 +4,8 @@
 #
 #   tests/setup/chroot.sh SUITE [PACKAGE...]     create or update ${RELAX_RMRR_CACHE}/chroots/SUITE; print its path
 #   tests/setup/chroot.sh --run SUITE CMD...     run CMD inside, with /proc mounted in a private mount namespace
+# RELAX_RMRR_CHROOT_SOURCES: extra sources.list lines to add (e.g. "deb http://deb.debian.org/debian
+# trixie-backports main" for a backported kernel's headers); backports' default pin (100) keeps the rest as is.
 #
 # Idempotent: debootstrap runs once; packages are installed when missing. Never touches the host's apt setup.
 set -euo pipefail
@@ -13,6 +15,13 @@ MIRROR=${RELAX_RMRR_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # What building relax-rmrr and a kernel module needs inside the chroot.
 BUILD_PACKAGES=(make gcc g++ cmake ninja-build pkg-config pahole xz-utils kmod
   libelf-dev libbpf-dev libcli11-dev libfmt-dev zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev)
+# Where a suite's archive differs from BUILD_PACKAGES, in one place: NAME=REPLACEMENT pairs, and a donor suite
+# whose packages come only when asked for by name (pinned at priority 1, so nothing else is ever taken from it).
+# Debian 11 (bullseye) packages pahole as dwarves and has no CLI11 at all: Debian 12's libcli11-dev is used
+# (headers only, Architecture: all, no dependencies). Its libbpf-dev comes from bullseye itself (0.3-2, the same
+# API): bullseye-security's 0.3-2+deb11u1 is in the index but its .deb answers 404 (seen on 2025-11-25).
+declare -A SUITE_PACKAGE_SWAPS=([bullseye]="pahole=dwarves libcli11-dev=libcli11-dev/bookworm libbpf-dev=libbpf-dev/bullseye")
+declare -A SUITE_DONOR=([bullseye]=bookworm)
 
 die() { echo "chroot.sh: $*" >&2; exit 1; }
 log() { echo "[chroot] $*" >&2; }
@@ -42,9 +51,35 @@ ensure() {
       "$MIRROR" "$suite" "$MIRROR" "$suite" "$suite" > "$dir/etc/apt/sources.list"
     touch "$dir/.relax-rmrr-bootstrapped"
   fi
-  local want=("${BUILD_PACKAGES[@]}" "$@") missing=()
+  # Extra apt lines (RELAX_RMRR_CHROOT_SOURCES, from a kernel profile: e.g. the suite's backports pocket), one
+  # file per line under sources.list.d; added, never removed, so every profile sharing the chroot keeps its own.
+  local line file refresh=0
+  while IFS= read -r line; do
+    [[ -n $line ]] || continue
+    [[ $line =~ ^deb\ [^[:space:]]+\ [a-z-]+(\ [a-z]+)+$ ]] || die "bad apt line in RELAX_RMRR_CHROOT_SOURCES: '$line'"
+    file=$dir/etc/apt/sources.list.d/relax-rmrr-$(awk '{print $3}' <<< "$line").list
+    if [[ ! -f $file || $(cat "$file") != "$line" ]]; then
+      log "adding to the $suite chroot's apt sources: $line"
+      printf '%s\n' "$line" > "$file"
+      refresh=1
+    fi
+  done <<< "${RELAX_RMRR_CHROOT_SOURCES:-}"
+  if ((refresh)); then
+    run_in "$dir" apt-get update -qq >&2 || die "apt-get update in the $suite chroot failed"
+  fi
+  local donor=${SUITE_DONOR[$suite]:-} build=() p swap
+  if [[ -n $donor && ! -f $dir/etc/apt/sources.list.d/relax-rmrr-donor-$donor.list ]]; then
+    log "adding $donor to the $suite chroot's apt sources, pinned at priority 1 (packages named /$donor only)"
+    printf 'Package: *\nPin: release n=%s\nPin-Priority: 1\n' "$donor" > "$dir/etc/apt/preferences.d/relax-rmrr-donor-$donor"
+    printf 'deb %s %s main\n' "$MIRROR" "$donor" > "$dir/etc/apt/sources.list.d/relax-rmrr-donor-$donor.list"
+  fi
+  for p in "${BUILD_PACKAGES[@]}"; do
+    for swap in ${SUITE_PACKAGE_SWAPS[$suite]:-}; do if [[ $p == "${swap%%=*}" ]]; then p=${swap#*=}; fi; done
+    build+=("$p")
+  done
+  local want=("${build[@]}" "$@") missing=()
   for p in "${want[@]}"; do
-    run_in "$dir" dpkg-query -W -f='${Status}\n' "${p%%=*}" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    run_in "$dir" dpkg-query -W -f='${Status}\n' "${p%%[=/]*}" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if ((${#missing[@]})); then
     log "installing in $suite: ${missing[*]}"

@@ -15,6 +15,7 @@ test_packages=(
   patch bzip2             # `relax-rmrr patch` checks with patch(1); the Ubuntu 5.4 source is .tar.bz2
   debootstrap             # kernels built with another suite's gcc (Debian 13's 6.12) are built for in a chroot
   dkms openssl            # the DKMS test with Debian's real dkms; signing keys for the signing tests
+  clang libclang-rt-14-dev lz4   # libFuzzer for tests/fuzz/run-fuzzers.sh; lz4 makes an lz4 bzImage seed
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -7,7 +7,7 @@
 #   ${RELAX_RMRR_CACHE:-/var/cache/relax-rmrr}/kernels/KERNEL/
 # and is described by kernel.env there (shell syntax, sourced by the e2e scripts):
 #   KERNEL RELEASE VERSION VMLINUZ CONFIG KBUILD SOURCE_TARBALL MODULES KALLSYMS KALLSYMS_TEXT
-#   KALLSYMS_KASLR GUEST_CMDLINE DMAR REFUSE_ERRNO REFUSE_LOG
+#   KALLSYMS_KASLR GUEST_CMDLINE DMAR REFUSE_ERRNO REFUSE_LOG ERA
 # KALLSYMS is /proc/kallsyms read as root in a QEMU guest booted with KASLR on; KALLSYMS_TEXT is the
 # address of _text in that boot, so an address A maps to the link-time address A - KALLSYMS_TEXT +
 # 0xffffffff81000000 (the x86_64 default). DMAR is QEMU's own DMAR table (with the intel-iommu device),
@@ -34,11 +34,17 @@ usage() {
 #   P_SOURCES        empty: the machine's own apt sources; else sources.list lines of a private apt
 #                    configuration (design.md §3b) kept under $CACHE_ROOT/apt/KERNEL/, the machine's
 #                    apt state untouched
-#   P_SOURCE_PKG     linux-source-X.Y package (same version as the image)
+#   P_SOURCE_PKG     linux-source-X.Y package (same version as the image); empty: none (SOURCE_TARBALL empty)
 #   P_HEADERS        install: apt-get install linux-headers-<abi> (KBUILD for the livepatch build);
 #                    skip: not installable on this host (another suite's compiler), KBUILD left empty
+#                    chroot:SUITE: installed in tests/setup/chroot.sh SUITE (BUILD_CHROOT in kernel.env)
+#   P_CHROOT_SOURCES optional sources.list lines added to that chroot (another pocket of its suite)
+#   P_IMAGE_PKGS     optional: the packages holding vmlinuz, config and modules, @ABI@ standing for
+#                    <abi> (default linux-image-@ABI@-unsigned; 7.x splits them)
 #   P_REFUSE_ERRNO   errno name VFIO_GROUP_SET_CONTAINER returns for an RMRR-locked device on this era
 #   P_REFUSE_LOG     what the kernel logs when it refuses that attach (the e2e proof checks the reason)
+#   P_ERA            optional: require-direct where the IOMMU core holds the veto (dev_iommu.require_direct, the
+#                    e2e hold test applies); default attach-check (the veto in the intel driver's attach)
 # To add another kernel (debian-5.10: bullseye, gcc-10), write profile_<name> the same way.
 profile_debian_6_1() {
   P_META=linux-image-amd64
@@ -59,17 +65,68 @@ deb http://deb.debian.org/debian trixie-updates main
 deb http://deb.debian.org/debian-security trixie-security main'
   P_SOURCE_PKG=linux-source-6.12
   P_HEADERS=chroot:trixie
+  P_ERA=require-direct
+  P_REFUSE_ERRNO=EINVAL
+  P_REFUSE_LOG='Firmware has requested this device have a 1:1 IOMMU mapping, rejecting configuring the device without a 1:1 mapping'
+}
+
+# Debian 11's 5.10 (bullseye, gcc-10, attach-check era, like 6.1): the newest 5.10 is in bullseye-security,
+# with its linux-source-5.10 of the same version. Its headers want gcc-10: build in a bullseye chroot.
+profile_debian_5_10() {
+  P_META=linux-image-amd64
+  P_SOURCES='deb http://deb.debian.org/debian bullseye main
+deb http://deb.debian.org/debian-security bullseye-security main'
+  P_SOURCE_PKG=linux-source-5.10
+  P_HEADERS=chroot:bullseye
+  P_REFUSE_ERRNO=EPERM
+  P_REFUSE_LOG='DMAR: Device is ineligible for IOMMU domain attach due to platform RMRR requirement'
+}
+
+# Debian's 7.3 from trixie-backports (built with trixie's gcc-14, CONFIG_X86_KERNEL_IBT=y, require_direct
+# era). From 7.x Debian splits the image: linux-binary-unsigned-<abi> (usr/lib/modules/<abi>/vmlinuz.unsigned),
+# linux-modules-<abi>, linux-base-<abi> (config). Its headers want gcc-14: they are installed in the trixie
+# chroot with a trixie-backports apt line added there (backports' default pin 100 keeps what 6.12 gets).
+profile_debian_7_3() {
+  P_META=linux-image-amd64/trixie-backports
+  P_SOURCES='deb http://deb.debian.org/debian trixie main
+deb http://deb.debian.org/debian trixie-backports main'
+  P_SOURCE_PKG=linux-source-7.3
+  P_IMAGE_PKGS='linux-binary-unsigned-@ABI@ linux-modules-@ABI@ linux-base-@ABI@'
+  P_HEADERS=chroot:trixie
+  P_CHROOT_SOURCES='deb http://deb.debian.org/debian trixie-backports main'
+  P_ERA=require-direct
+  P_REFUSE_ERRNO=EINVAL
+  P_REFUSE_LOG='Firmware has requested this device have a 1:1 IOMMU mapping, rejecting configuring the device without a 1:1 mapping'
+}
+
+# Debian 12's bookworm-backports 6.12 (gcc-12 like bookworm, require_direct era). It has no linux-source of
+# its own version: it is the "neighbouring stable release" of Debian 13's 6.12 for the verify test
+# (tests/e2e/run-verify-neighbour.sh), which compiles trixie's source against these headers. Headers in a
+# bookworm chroot with bookworm-backports added (they depend on the image package: harmless there, never on
+# the host).
+profile_debian_6_12_bpo() {
+  P_META=linux-image-amd64/bookworm-backports
+  P_SOURCES='deb http://deb.debian.org/debian bookworm main
+deb http://deb.debian.org/debian bookworm-backports main'
+  P_SOURCE_PKG=
+  P_HEADERS=chroot:bookworm
+  P_CHROOT_SOURCES='deb http://deb.debian.org/debian bookworm-backports main'
   P_REFUSE_ERRNO=EINVAL
   P_REFUSE_LOG='Firmware has requested this device have a 1:1 IOMMU mapping, rejecting configuring the device without a 1:1 mapping'
 }
 
 load_profile() {
+  # Defaults a profile may override (see profile_debian_7_3).
+  P_IMAGE_PKGS='linux-image-@ABI@-unsigned'
+  P_CHROOT_SOURCES=
+  P_ERA=attach-check
   case "$1" in
     debian-6.1) profile_debian_6_1 ;;
     debian-6.12) profile_debian_6_12 ;;
-    debian-5.10)
-      die "kernel profile '$1' is not written yet: add profile_debian_5_10 to $0 (see the comment above profile_debian_6_1)" ;;
-    *) die "unknown kernel '$1' (known: debian-6.1, debian-6.12)" ;;
+    debian-6.12-bpo) profile_debian_6_12_bpo ;;
+    debian-7.3) profile_debian_7_3 ;;
+    debian-5.10) profile_debian_5_10 ;;
+    *) die "unknown kernel '$1' (known: debian-5.10, debian-6.1, debian-6.12, debian-6.12-bpo, debian-7.3)" ;;
   esac
   P_APT_OPTS=()
   if [[ -n $P_SOURCES ]]; then
@@ -95,13 +152,18 @@ resolve_abi() {
     sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n1)
   [[ -n $dep ]] || die "cannot resolve the kernel ABI: 'apt-cache depends $P_META' names no linux-image-*-amd64 (run apt-get update?)"
   RELEASE=${dep#linux-image-}                 # 6.1.0-56-amd64
-  IMAGE_PKG="linux-image-$RELEASE-unsigned"
+  IMAGE_PKGS=()
+  local p
+  for p in $P_IMAGE_PKGS; do IMAGE_PKGS+=("${p//@ABI@/$RELEASE}"); done
+  IMAGE_PKG=${IMAGE_PKGS[0]}
   HEADERS_PKG="linux-headers-$RELEASE"
   VERSION=$(apt-cache "${P_APT_OPTS[@]}" show "$IMAGE_PKG" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
   [[ -n $VERSION ]] || die "apt-cache knows no package $IMAGE_PKG"
-  SOURCE_VERSION=$(apt-cache "${P_APT_OPTS[@]}" show "$P_SOURCE_PKG=$VERSION" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
-  [[ $SOURCE_VERSION == "$VERSION" ]] ||
-    die "no $P_SOURCE_PKG of version $VERSION (the image's version): source and image must match"
+  if [[ -n $P_SOURCE_PKG ]]; then
+    SOURCE_VERSION=$(apt-cache "${P_APT_OPTS[@]}" show "$P_SOURCE_PKG=$VERSION" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
+    [[ $SOURCE_VERSION == "$VERSION" ]] ||
+      die "no $P_SOURCE_PKG of version $VERSION (the image's version): source and image must match"
+  fi
   log "kernel $KERNEL: release $RELEASE, version $VERSION"
 }
 
@@ -131,7 +193,7 @@ install_headers() {
   BUILD_CHROOT=
   if [[ $P_HEADERS == chroot:* ]]; then
     # The headers (and the compiler they name) live in a chroot of their own suite; KBUILD is a path in it.
-    BUILD_CHROOT=$("$SCRIPT_DIR/chroot.sh" "${P_HEADERS#chroot:}" "$HEADERS_PKG=$VERSION")
+    BUILD_CHROOT=$(RELAX_RMRR_CHROOT_SOURCES=$P_CHROOT_SOURCES "$SCRIPT_DIR/chroot.sh" "${P_HEADERS#chroot:}" "$HEADERS_PKG=$VERSION")
     KBUILD=/usr/src/$HEADERS_PKG
     [[ -f $BUILD_CHROOT$KBUILD/Makefile ]] || die "kbuild tree $KBUILD missing in $BUILD_CHROOT"
     return
@@ -155,29 +217,41 @@ install_headers() {
 }
 
 extract_image() {
-  local deb stamp=$KDIR/image.stamp
-  if [[ $FORCE != 1 && -f $stamp && $(cat "$stamp") == "$IMAGE_PKG $VERSION" ]]; then
-    log "image $IMAGE_PKG $VERSION already extracted"
+  local deb stamp=$KDIR/image.stamp p
+  if [[ $FORCE != 1 && -f $stamp && $(cat "$stamp") == "${IMAGE_PKGS[*]} $VERSION" ]]; then
+    log "image ${IMAGE_PKGS[*]} $VERSION already extracted"
   else
-    deb=$(get_deb "$IMAGE_PKG" "$VERSION")
-    log "extracting $deb"
     rm -rf "$KDIR/image" "$stamp"
     mkdir -p "$KDIR/image"
-    dpkg-deb -x "$deb" "$KDIR/image"
-    echo "$IMAGE_PKG $VERSION" > "$stamp"
+    for p in "${IMAGE_PKGS[@]}"; do
+      deb=$(get_deb "$p" "$VERSION")
+      log "extracting $deb"
+      dpkg-deb -x "$deb" "$KDIR/image"
+    done
+    echo "${IMAGE_PKGS[*]} $VERSION" > "$stamp"
   fi
-  VMLINUZ=$KDIR/image/boot/vmlinuz-$RELEASE
-  CONFIG=$KDIR/image/boot/config-$RELEASE
   MODULES=$KDIR/image/lib/modules/$RELEASE
   [[ -d $MODULES ]] || MODULES=$KDIR/image/usr/lib/modules/$RELEASE   # merged-/usr packages (trixie on)
+  # vmlinuz and config in /boot (linux-image-*-unsigned), or in the modules directory (7.x's linux-binary-*
+  # and linux-base-*): whichever the packages hold.
+  VMLINUZ=$KDIR/image/boot/vmlinuz-$RELEASE
+  [[ -e $VMLINUZ ]] || VMLINUZ=$MODULES/vmlinuz.unsigned
+  [[ -e $VMLINUZ ]] || VMLINUZ=$MODULES/vmlinuz
+  CONFIG=$KDIR/image/boot/config-$RELEASE
+  [[ -e $CONFIG ]] || CONFIG=$MODULES/config
   local f
   for f in "$VMLINUZ" "$CONFIG" "$MODULES/kernel"; do
-    [[ -e $f ]] || die "$IMAGE_PKG $VERSION has no $f"
+    [[ -e $f ]] || die "${IMAGE_PKGS[*]} $VERSION: no $f"
   done
 }
 
 place_source() {
   local deb tarball stamp=$KDIR/source.stamp
+  if [[ -z $P_SOURCE_PKG ]]; then
+    SOURCE_TARBALL=
+    log "no source package for this kernel (profile): SOURCE_TARBALL left empty"
+    return
+  fi
   tarball=$KDIR/$P_SOURCE_PKG.tar.xz
   if [[ $FORCE != 1 && -f $stamp && -f $tarball && $(cat "$stamp") == "$P_SOURCE_PKG $VERSION" ]]; then
     log "source $P_SOURCE_PKG $VERSION already in place"
@@ -262,6 +336,7 @@ write_env() {
     printf 'DMAR=%q\n' "$DMAR"
     printf 'REFUSE_ERRNO=%q\n' "$P_REFUSE_ERRNO"
     printf 'REFUSE_LOG=%q\n' "$P_REFUSE_LOG"
+    printf 'ERA=%q\n' "$P_ERA"
   } > "$tmp"
   mv "$tmp" "$KDIR/kernel.env"
   log "wrote $KDIR/kernel.env"

@@ -2,7 +2,9 @@
 #include "analysis/btf.h"
 #include "analysis/elf_file.h"
 #include "analysis_fixtures.h"
+#include "verify/layout_probe.h"
 
+#include <bpf/btf.h>
 #include <gtest/gtest.h>
 
 using namespace rr;
@@ -37,6 +39,57 @@ TEST(Btf, StructSizesAndMembers) {
   EXPECT_EQ(fw->bit_offset, 64u);
   EXPECT_FALSE(b.member("dev_iommu", "nope").has_value());
   EXPECT_FALSE(b.member("nope", "lock").has_value());
+}
+
+// Type ids run from 1 to type_count() - 1 (void is id 0): libbpf before 0.7 counts without void
+// (analysis/btf_compat.h). Off by one, the last type of the BTF would never be found by a scan of the ids.
+TEST(Btf, TypeCountIncludesVoidAndTheLastTypeIsScanned) {
+  struct btf* raw = btf__new_empty();
+  ASSERT_NE(raw, nullptr);
+  int intt = btf__add_int(raw, "int", 4, BTF_INT_SIGNED);  // id 1
+  ASSERT_EQ(intt, 1);
+  ASSERT_EQ(btf__add_struct(raw, "last_one", 8), 2);       // id 2, the last type
+  ASSERT_EQ(btf__add_field(raw, "a", intt, 0, 0), 0);
+  ASSERT_EQ(btf__add_field(raw, "b", intt, 32, 0), 0);
+  uint32_t size = 0;
+  const void* data = btf__raw_data(raw, &size);
+  Bytes bytes(static_cast<const uint8_t*>(data), static_cast<const uint8_t*>(data) + size);
+  btf__free(raw);
+  auto b = Btf::from_bytes(ByteView(bytes.data(), bytes.size()), "two types");
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_EQ(b->type_count(), 3u);
+  std::string why_not;
+  auto layout = verify::btf_layout(*b, "last_one", why_not);
+  ASSERT_TRUE(layout.has_value()) << why_not;
+  EXPECT_EQ(layout->btf_size, 8u);
+  ASSERT_EQ(layout->members.size(), 2u);
+  EXPECT_EQ(layout->members[1].name, "b");
+  EXPECT_EQ(layout->members[1].btf_offset, 4u);
+}
+
+// sizeof without the tail padding: what an asm-built table's last entry must at least hold.
+TEST(Btf, StructDataEndLeavesOutTheTailPadding) {
+  struct btf* raw = btf__new_empty();
+  ASSERT_NE(raw, nullptr);
+  int u8 = btf__add_int(raw, "u8", 1, 0);
+  int ptr = btf__add_ptr(raw, u8);
+  btf__add_struct(raw, "paravirt_patch_site", 16);
+  btf__add_field(raw, "instr", ptr, 0, 0);
+  btf__add_field(raw, "type", u8, 64, 0);
+  btf__add_field(raw, "len", u8, 72, 0);
+  btf__add_struct(raw, "flags", 4);
+  btf__add_field(raw, "a", u8, 0, 3);   // bitfields: 3 bits, then 6 bits from bit 3
+  btf__add_field(raw, "b", u8, 3, 6);
+  uint32_t size = 0;
+  const void* data = btf__raw_data(raw, &size);
+  Bytes bytes(static_cast<const uint8_t*>(data), static_cast<const uint8_t*>(data) + size);
+  btf__free(raw);
+  auto b = Btf::from_bytes(ByteView(bytes.data(), bytes.size()), "padding");
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_EQ(b->struct_size("paravirt_patch_site"), 16u);
+  EXPECT_EQ(b->struct_data_end("paravirt_patch_site"), 10u);
+  EXPECT_EQ(b->struct_data_end("flags"), 2u);
+  EXPECT_FALSE(b->struct_data_end("absent").has_value());
 }
 
 TEST(Btf, Functions) {

@@ -211,4 +211,21 @@ TEST(Bzimage, MissingFileIsMissing) {
   EXPECT_EQ(r.error().code, ExitCode::missing);
 }
 
+// Found by tests/fuzz/bzimage_fuzz (docs/robustness.md): a 29-byte lzma header whose dictionary size (2.1 GiB)
+// made liblzma allocate that much before decoding a byte. A stream that needs more memory than any kernel's is a
+// corrupt payload, said so, without the allocation.
+TEST(Bzimage, LzmaHeaderAskingForGigabytesIsAnError) {
+  const Bytes bomb{0x5d, 0x00, 0x00, 0x00, 0x86, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08,
+                   0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x65, 0x00, 0x00, 0x00, 0x00, 0x00, 0x58};
+  ASSERT_EQ(detect_compression(ByteView(bomb.data(), bomb.size())), Compression::lzma);
+  auto r = decompress(ByteView(bomb.data(), bomb.size()), Compression::lzma);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ExitCode::bad_input);
+  EXPECT_NE(r.error().message.find("MiB of memory"), std::string::npos) << r.error().message;
+  Bytes image = test::build_bzimage(bomb);
+  auto img = extract_vmlinux(ByteView(image.data(), image.size()));
+  ASSERT_FALSE(img.ok());
+  EXPECT_NE(img.error().message.find("lzma payload is corrupt"), std::string::npos) << img.error().message;
+}
+
 }  // namespace

@@ -82,9 +82,11 @@ TEST(CompileVariant, MissingTargetCompilerIsNamed) {
 }
 
 // A stand-in kbuild Makefile: "compiles" by copying, writes a .cmd like kbuild, or fails like gcc.
-void fake_kbuild(const fs::path& dir, bool fail) {
+// fail: the compiler fails with `error_line` (default: a missing header).
+void fake_kbuild(const fs::path& dir, bool fail,
+                 const std::string& error_line = "$(M)/iommu.c:12:10: fatal error: linux/nothing.h: No such file or directory") {
   fs::create_directories(dir);
-  std::string mk = fail ? "%.o:\n\t@echo '$(M)/iommu.c:12:10: fatal error: linux/nothing.h: No such file or directory' >&2; exit 1\n"
+  std::string mk = fail ? "%.o:\n\t@echo '" + error_line + "' >&2; exit 1\n"
                         : "%.o:\n\t@cp $(M)/$*.c $(M)/$@\n\t@echo 'cmd_$(M)/$@ := $(CC) -c -o $(M)/$@ $(M)/$*.c ; true' > $(M)/.$@.cmd\n";
   ASSERT_TRUE(write_file_text(dir / "Makefile", mk).ok());
 }
@@ -142,9 +144,25 @@ TEST(CompilePair, CompilerErrorShowsLastLinesAndHint) {
   o.cc = "-";
   auto r = build::compile_pair(o, "x\n", "y\n");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code, ExitCode::failure);
+  EXPECT_EQ(r.error().code, ExitCode::missing);
   EXPECT_NE(r.error().message.find("fatal error: linux/nothing.h: No such file or directory"), std::string::npos) << r.error().message;
   EXPECT_NE(r.error().hint.find("linux-headers-$(uname -r)"), std::string::npos) << r.error().hint;
+}
+
+// C errors in the kernel's own driver against the target's headers: the source is another kernel's. Refused.
+TEST(CompilePair, DriverThatDoesNotCompileAgainstTheHeadersIsRefused) {
+  test::TempDir d;
+  fake_kbuild(d.path() / "kbuild", true, "$(M)/iommu.c:2585:23: error: storage size of iommu_syscore is not known");
+  build::CompileOptions o;
+  o.kbuild = d.path() / "kbuild";
+  o.work_dir = d.path() / "work";
+  o.source_relative = "drivers/iommu/intel/iommu.c";
+  o.cc = "-";
+  auto r = build::compile_pair(o, "x\n", "y\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ExitCode::refused);
+  EXPECT_NE(r.error().message.find("storage size of iommu_syscore"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().hint.find("not the target kernel's"), std::string::npos) << r.error().hint;
 }
 
 TEST(CompilePair, PathsMakeCannotTakeAreRefused) {

@@ -60,4 +60,75 @@ double first(double x) { puts("a new string"); return x * 7.75 + 1.125; }
   EXPECT_EQ(changed(a, c, why), (std::set<std::string>{"scale:changed"})) << why;
 }
 
+// The kernel's __UNIQUE_ID(prefix) pastes __COUNTER__ into a name. Before 5.16, container_of() used
+// compiletime_assert(), which takes a __COUNTER__ too: the relax transform, which drops to_pci_dev() from
+// device_rmrr_is_relaxable(), renumbers every __UNIQUE_ID after it (seen on Debian 11's 5.10: the
+// __ADDRESSABLE pointers of the PCI quirks, all in .discard.addressable).
+constexpr const char* kCounterPrelude = R"(
+#define ___PASTE(a, b) a##b
+#define __PASTE(a, b) ___PASTE(a, b)
+#define __UNIQUE_ID(prefix) __PASTE(__PASTE(__UNIQUE_ID_, prefix), __COUNTER__)
+#define ASSERT_(cond, id) do { extern void id(void) __attribute__((error("no"))); if (!(cond)) id(); } while (0)
+#define ASSERT(cond) ASSERT_(cond, __PASTE(__compiletime_assert_, __COUNTER__))
+#define ADDRESSABLE_(sym, id) static void *id __attribute__((section(".discard.addressable"), used)) = (void *)&sym;
+#define ADDRESSABLE(sym) ADDRESSABLE_(sym, __UNIQUE_ID(__addressable_##sym))
+#define FLAG_(id) ({ static int id; &id; })
+#define FLAG() FLAG_(__UNIQUE_ID(flag))
+)";
+constexpr const char* kCounterTail = R"(
+int quirk(int x) { return x + 1; }
+ADDRESSABLE(quirk)
+int counted(void) { int *seen = FLAG(); return ++*seen; }
+)";
+
+TEST(DiffConstants, RenumberedUniqueIdsAreNotAChange) {
+  test::TempDir d;
+  auto a = compile(d, "a", std::string(kCounterPrelude) +
+                               "int relaxable(int x) { ASSERT(sizeof(x) == 4); ASSERT(sizeof(long) == 8); return x > 3; }\n" +
+                               kCounterTail);
+  auto b = compile(d, "b", std::string(kCounterPrelude) + "int relaxable(int x) { (void)x; return 1; }\n" + kCounterTail);
+  auto oa = obj::load(a);
+  auto ob = obj::load(b);
+  ASSERT_TRUE(oa.ok() && ob.ok());
+  // The counter really moved: the flag's name differs between the two objects.
+  auto flag_name = [](const obj::Object& o) {
+    for (const auto& s : o.symbols)
+      if (s.name.starts_with("__UNIQUE_ID_flag")) return s.name;
+    return std::string();
+  };
+  ASSERT_FALSE(flag_name(*oa).empty());
+  ASSERT_NE(flag_name(*oa), flag_name(*ob));
+  EXPECT_EQ(obj::strip_number_suffixes(flag_name(*oa)), "__UNIQUE_ID_flag");
+  EXPECT_EQ(obj::strip_number_suffixes("__UNIQUE_ID___addressable_quirk656"), "__UNIQUE_ID___addressable_quirk");
+  EXPECT_EQ(obj::strip_number_suffixes("__UNIQUE_ID_"), "__UNIQUE_ID_");
+  EXPECT_EQ(obj::strip_number_suffixes("quirk656"), "quirk656");  // only __UNIQUE_ID names carry a counter
+  auto diff = diff::compare(*oa, *ob);
+  ASSERT_TRUE(diff.ok()) << diff.error().message;
+  std::set<std::string> fns;
+  for (const auto& f : diff->functions) fns.insert(f.name + ":" + diff::status_name(f.status) + " (" + f.reason + ")");
+  EXPECT_EQ(fns.size(), 1u) << ::testing::PrintToString(fns);
+  EXPECT_EQ(fns.begin()->substr(0, fns.begin()->find(' ')), "relaxable:changed");
+  // counted()'s static (writable .bss, renumbered) is the same variable; the discarded pointer is no data.
+  for (const auto& x : diff->data) ADD_FAILURE() << "data " << x.name << ": " << diff::status_name(x.status) << " in " << x.section;
+}
+
+TEST(DiffConstants, DiscardedSectionsAreNoData) {
+  test::TempDir d;
+  auto a = compile(d, "a", std::string(kCounterPrelude) + kCounterTail);
+  // The patched file drops the __ADDRESSABLE pointer and changes a real variable.
+  auto b = compile(d, "b", std::string(kCounterPrelude) + R"(
+int quirk(int x) { return x + 1; }
+int counted(void) { int *seen = FLAG(); return ++*seen; }
+int real_data = 4;
+)");
+  auto oa = obj::load(a);
+  auto ob = obj::load(b);
+  ASSERT_TRUE(oa.ok() && ob.ok());
+  auto diff = diff::compare(*oa, *ob);
+  ASSERT_TRUE(diff.ok()) << diff.error().message;
+  ASSERT_EQ(diff->data.size(), 1u);
+  EXPECT_EQ(diff->data[0].name, "real_data");
+  EXPECT_EQ(diff->data[0].status, diff::Status::added);
+}
+
 }  // namespace

@@ -5,6 +5,7 @@
 #include "klp/klp_convert.h"
 #include "klp/klp_object.h"
 #include "klp/module.h"
+#include "klp/special_sections.h"
 #include "klp/templates.h"
 #include "test_util.h"
 
@@ -252,6 +253,45 @@ TEST(KlpObject, KeepsOnlyTheEntriesOfCarriedCode) {
                                        no_special_sections());
   ASSERT_FALSE(unknown.ok());
   EXPECT_NE(unknown.error().message.find("__mcount_loc"), std::string::npos);
+}
+
+// Tables written in asm align every entry but leave the last one without its trailing padding: 5.10's
+// .parainstructions (struct paravirt_patch_site, 16 bytes, of which the asm writes 12) is 16 * (n - 1) + 12 bytes.
+TEST(KlpObject, KeepsTheShortLastEntryOfAnAsmTable) {
+  test::TempDir dir;
+  const char* site = R"(asm volatile("771: nop\n .pushsection .parainstructions,\"a\"\n .balign 8\n .quad 771b\n"
+                         " .byte 1\n .byte 1\n .short 0\n .popsection");)";
+  std::string code = "int first(int x) { " + std::string(site) + " return x + 1; }\n" +
+                     "int second(int x) { " + site + " return x * 3; }\n" +
+                     "int attach(int x) { " + site + " return x - 7; }\n";
+  auto b = compile(dir, "b", code);
+  const obj::Section* para = b.section(".parainstructions");
+  ASSERT_NE(para, nullptr);
+  ASSERT_EQ(para->size, 44u) << "two 16-byte entries and a last one of 12";
+  klp::SpecialSection sp{".parainstructions", 16, klp::EntryKind::points_to_code, {}, {}, {}, 10};
+  EXPECT_EQ(klp::entry_count(sp, 44), 3u);
+  EXPECT_EQ(klp::entry_count(sp, 48), 3u);
+  EXPECT_FALSE(klp::entry_count(sp, 40).has_value()) << "8 bytes cannot hold the 10 that an entry needs";
+  klp::SpecialLayouts layouts;
+  layouts.sections.push_back(sp);
+  // The function whose entry is the short last one.
+  const obj::Symbol* last_target = nullptr;
+  for (const auto& r : para->relas)
+    if (r.offset == 32) last_target = &b.symbols[r.symbol];
+  ASSERT_NE(last_target, nullptr);
+  std::string last_fn = b.sections[last_target->shndx].name.substr(std::string(".text.").size());
+  auto k = klp::build_klp_object(b, {{last_fn}, "vmlinux", "new_"}, fake_kernel({"first", "second", "attach"}, {}), layouts);
+  ASSERT_TRUE(k.ok()) << k.error().message;
+  const obj::Section* kept = k->object.section(".parainstructions");
+  ASSERT_NE(kept, nullptr);
+  EXPECT_EQ(kept->size, 16u) << "the short entry, padded back to its stride";
+  ASSERT_EQ(kept->relas.size(), 1u);
+  EXPECT_EQ(k->object.sections[k->object.symbols[kept->relas[0].symbol].shndx].name, ".text." + last_fn);
+  // Without the minimum from BTF the same table is refused, never cut at a guessed boundary.
+  layouts.sections[0].last_entry_min = 0;
+  auto refused = klp::build_klp_object(b, {{last_fn}, "vmlinux", "new_"}, fake_kernel({"first", "second", "attach"}, {}), layouts);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("not a whole number"), std::string::npos) << refused.error().message;
 }
 
 TEST(KlpConvert, MovesLivepatchRelocationsAndMarksSymbols) {

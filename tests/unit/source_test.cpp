@@ -93,6 +93,7 @@ TEST_F(Locate, EveryCompressionExtractsOnlyWhatTheCompileNeeds) {
   size_t entries = 0;
   for (const auto& e : fs::directory_iterator(tmp.path() / "cache")) {
     EXPECT_FALSE(e.path().filename().string().starts_with(".extract-")) << "staging directories are cleaned up";
+    if (e.path().filename() == ".sha256") continue;  // the remembered tarball hashes, not an entry
     ++entries;
   }
   EXPECT_EQ(entries, 5u);
@@ -128,6 +129,32 @@ TEST_F(Locate, SecondCallIsACacheHit) {
   ASSERT_TRUE(other.ok());
   EXPECT_FALSE(other->cache_hit);
   EXPECT_NE(other->root, first->root);
+}
+
+// issue 9: a cached source costs a stat, not a read of the tarball; a file rewritten in place (even with its
+// modification time put back) is hashed again.
+TEST_F(Locate, TarballHashIsRememberedUntilTheFileChanges) {
+  make_tree(tmp.path() / "linux-6.1", false);
+  fs::path tarball = make_tarball(tmp.path(), "linux-6.1", "linux.tar.xz", "-J");
+  auto first = locate(tarball, opts());
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_FALSE(first->hash_remembered);
+  auto second = locate(tarball, opts());
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_TRUE(second->cache_hit);
+  EXPECT_TRUE(second->hash_remembered);
+  EXPECT_EQ(second->tarball_sha256, first->tarball_sha256);
+
+  auto mtime = fs::last_write_time(tarball);
+  put(tmp.path() / "linux-6.1/drivers/iommu/intel/iommu.c", std::string(kDriver) + "/* changed */\n");
+  fs::remove(tarball);
+  make_tarball(tmp.path(), "linux-6.1", "linux.tar.xz", "-J");
+  fs::last_write_time(tarball, mtime);
+  auto changed = locate(tarball, opts());
+  ASSERT_TRUE(changed.ok()) << changed.error().message;
+  EXPECT_FALSE(changed->hash_remembered);
+  EXPECT_FALSE(changed->cache_hit);
+  EXPECT_NE(changed->tarball_sha256, first->tarball_sha256);
 }
 
 TEST_F(Locate, IncompleteCacheEntryIsRedone) {

@@ -339,6 +339,44 @@ TEST(VerifyLayout, ProbeReadsTheCompilersOffsetsAndNamesMismatches) {
   EXPECT_FALSE(run_probe(good, wrong).ok());
 }
 
+// Later kbuild compiles an external module from the module's directory, naming the object and the source
+// relative to it (Debian's 7.3 headers: "-c -o iommu.o iommu.c"); the probe must run there, not in the tree.
+TEST(VerifyLayout, ProbeRunsARelativeKbuildCommandInTheObjectsDirectory) {
+  test::TempDir dir;
+  fs::path src = dir.path() / "driver.c", o = dir.path() / "driver.o", tree = dir.path() / "kbuild-tree";
+  fs::create_directories(tree);
+  ASSERT_TRUE(write_file_text(src, "struct info { long a; int b; };\nint use(struct info *i) { return i->b; }\n").ok());
+  std::string cmd = "gcc -Wp,-MMD,./.driver.o.d -O2 -c -o driver.o driver.c";
+  ASSERT_EQ(test::run_command(fmt::format("cd {} && {}", dir.path().string(), cmd)).exit_code, 0);
+  ProbeCompiler pc{cmd, tree, o, src, dir.path() / "probe"};
+
+  auto where = locate_probe_paths(cmd, pc);
+  ASSERT_TRUE(where.ok()) << where.error().message;
+  EXPECT_EQ(where->object, "driver.o");
+  EXPECT_EQ(where->source, "driver.c");
+  EXPECT_EQ(where->cwd, dir.path());
+
+  std::vector<StructLayout> good{{"info", 16, std::nullopt, {{"a", 0}, {"b", 8}}, "", true}};
+  auto r = run_probe(good, pc);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(good[0].ok()) << good[0].problem;
+  std::vector<StructLayout> moved{{"info", 16, std::nullopt, {{"a", 0}, {"b", 12}}, "", true}};
+  ASSERT_TRUE(run_probe(moved, pc).ok());
+  EXPECT_NE(moved[0].problem.find("info.b"), std::string::npos) << moved[0].problem;
+
+  // The absolute form still runs in the kbuild tree; a name that is only part of a word does not count.
+  std::string abs = fmt::format("gcc -O2 -c -o {} {}", o.string(), src.string());
+  auto a = locate_probe_paths(abs, ProbeCompiler{abs, tree, o, src, dir.path() / "probe"});
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->cwd, tree);
+  EXPECT_EQ(a->object, o.string());
+  EXPECT_FALSE(locate_probe_paths("gcc -c -o xdriver.o xdriver.c", pc).ok());
+  // Relative names only mean something when object and source share a directory.
+  ProbeCompiler split = pc;
+  split.object = tree / "driver.o";
+  EXPECT_FALSE(locate_probe_paths(cmd, split).ok());
+}
+
 // What the replacement relies on: this driver's functions it calls that the kernel has (compared), and through
 // a function the kernel inlined (carried along) the ones that function calls; not other objects' functions.
 TEST(VerifyScope, ReliedOnFunctionsFollowCarriedCode) {
