@@ -134,15 +134,21 @@ TEST(CompilePair, RunsBothVariantsAndReadsTheCmdFile) {
   EXPECT_NE(kb->find("=drivers/iommu/\n"), std::string::npos) << "__FILE__ maps to the old in-tree directory: " << *kb;
 }
 
-TEST(CompilePair, CompilerErrorShowsLastLinesAndHint) {
-  test::TempDir d;
-  fake_kbuild(d.path() / "kbuild", true);
+// compile_pair through a fake kbuild whose compiler fails with `error_line` (empty: the default, a missing header).
+Result<build::CompileResult> failing_compile(const test::TempDir& d, const std::string& error_line = "") {
+  if (error_line.empty()) fake_kbuild(d.path() / "kbuild", true);
+  else fake_kbuild(d.path() / "kbuild", true, error_line);
   build::CompileOptions o;
   o.kbuild = d.path() / "kbuild";
   o.work_dir = d.path() / "work";
   o.source_relative = "drivers/iommu/intel/iommu.c";
   o.cc = "-";
-  auto r = build::compile_pair(o, "x\n", "y\n");
+  return build::compile_pair(o, "x\n", "y\n");
+}
+
+TEST(CompilePair, CompilerErrorShowsLastLinesAndHint) {
+  test::TempDir d;
+  auto r = failing_compile(d);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ExitCode::missing);
   EXPECT_NE(r.error().message.find("fatal error: linux/nothing.h: No such file or directory"), std::string::npos) << r.error().message;
@@ -152,13 +158,7 @@ TEST(CompilePair, CompilerErrorShowsLastLinesAndHint) {
 // C errors in the kernel's own driver against the target's headers: the source is another kernel's. Refused.
 TEST(CompilePair, DriverThatDoesNotCompileAgainstTheHeadersIsRefused) {
   test::TempDir d;
-  fake_kbuild(d.path() / "kbuild", true, "$(M)/iommu.c:2585:23: error: storage size of iommu_syscore is not known");
-  build::CompileOptions o;
-  o.kbuild = d.path() / "kbuild";
-  o.work_dir = d.path() / "work";
-  o.source_relative = "drivers/iommu/intel/iommu.c";
-  o.cc = "-";
-  auto r = build::compile_pair(o, "x\n", "y\n");
+  auto r = failing_compile(d, "$(M)/iommu.c:2585:23: error: storage size of iommu_syscore is not known");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ExitCode::refused);
   EXPECT_NE(r.error().message.find("storage size of iommu_syscore"), std::string::npos) << r.error().message;
