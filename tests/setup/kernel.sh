@@ -45,7 +45,7 @@ usage() {
 #   P_REFUSE_LOG     what the kernel logs when it refuses that attach (the e2e proof checks the reason)
 #   P_ERA            optional: require-direct where the IOMMU core holds the veto (dev_iommu.require_direct, the
 #                    e2e hold test applies); default attach-check (the veto in the intel driver's attach)
-# To add another kernel (debian-5.10: bullseye, gcc-10), write profile_<name> the same way.
+# To add another kernel, write profile_<name> the same way and name it in load_profile.
 profile_debian_6_1() {
   P_META=linux-image-amd64
   P_SOURCES=
