@@ -5,6 +5,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 tests/setup/install-deps.sh
 tests/setup/kernel.sh debian-6.1
+tests/setup/kernel.sh debian-6.12     # the kernel-label tests read its files too (IBT, another era's source)
 tests/setup/kernel-patch-sources.sh   # one source tree per layout/era for the `relax-rmrr patch` tests
 
 # The unit tests once more under AddressSanitizer and UndefinedBehaviorSanitizer: every parser of outside data

@@ -2,6 +2,7 @@
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "cli/pipeline.h"
+#include "klp/ibt_guard.h"
 #include "klp/klp_object.h"
 #include "klp/module.h"
 #include "verify/verify.h"
@@ -102,6 +103,10 @@ int run_build(const BuildOptions& o) {
   progress.begin("cutting the klp object");
   linker.join();
   if (!*klp_object) return report_error(klp_object->error());
+  // IBT (klp/ibt_guard.h): no address-taking reference to a function the kernel seals, replacements keep ENDBR64.
+  klp::IbtTarget ibt_target = klp::ibt_target(*kernel);
+  klp::IbtReport ibt;
+  if (auto s = klp::check_klp_object(**klp_object, *layouts, ibt_target, ibt); !s) return report_error(s.error());
   progress.end();
   timings.set("klp_object", klp_seconds);
 
@@ -114,6 +119,13 @@ int run_build(const BuildOptions& o) {
     if (auto s = klp::sign_module(**module, mreq); !s) return report_error(s.error());
   }
   if (!*module) return report_error(module->error());
+  if (ibt.enabled) {  // what the kernel calls through the module's pointers (klp callbacks, init) starts with ENDBR64
+    auto ko = obj::load((*module)->ko);
+    if (!ko) return report_error(ko.error().with_context("IBT check of the linked module"));
+    std::vector<std::string> replacements;
+    for (const auto& r : (*klp_object)->replaced) replacements.push_back(r.new_symbol);
+    if (auto s = klp::check_module_endbr(*ko, replacements, ibt_target, ibt); !s) return report_error(s.error());
+  }
   const klp::KlpObject& klp_built = **klp_object;
   const klp::ModuleResult& module_built = **module;
   fs::path output = o.output.empty() ? fs::path(o.name + ".ko") : fs::path(o.output);
@@ -138,6 +150,7 @@ int run_build(const BuildOptions& o) {
     j.set("verify", verify::to_json(verify_report));
     j.set("forced", *forced);
     j.set("klp", klp::to_json(klp_built));
+    j.set("ibt", klp::to_json(ibt));
     Json conv = Json::object();
     conv.set("klp_symbols", module_built.conversion.klp_symbols);
     conv.set("klp_relocations", module_built.conversion.klp_relocations);
@@ -152,6 +165,9 @@ int run_build(const BuildOptions& o) {
     for (const auto& f : klp_built.carried_functions) fmt::print("  carries  {} (the kernel inlined it)\n", f);
     fmt::print("  {} livepatch relocations against {} kernel symbols{}\n", module_built.conversion.klp_relocations,
                module_built.conversion.klp_symbols, module_built.is_signed ? ", signed" : ", unsigned");
+    if (ibt.enabled)
+      fmt::print("  IBT: {} address-taken kernel function(s), {} sealed; {} function(s) start with ENDBR64\n", ibt.address_taken.size(),
+                 ibt.sealed_hits, ibt.endbr_checked.size());
     for (const auto& n : c.plan.notes) fmt::print("  note: {}\n", n);
     fmt::print("Load it with: sudo relax-rmrr load {}\n", output.string());
   }
