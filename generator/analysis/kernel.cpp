@@ -198,7 +198,8 @@ Status load_config(const AnalyzeInputs& in, LoadedKernel& k) {
   return ok_status();
 }
 
-Status load_kbuild(const AnalyzeInputs& in, LoadedKernel& k) {
+// `symvers`: false reads no Module.symvers (tens of thousands of lines), only notes whether it is there.
+Status load_kbuild(const AnalyzeInputs& in, LoadedKernel& k, bool symvers = true) {
   fs::path dir;
   if (in.kbuild) dir = *in.kbuild;
   else if (!k.release.empty()) dir = default_kbuild_dir(k.release, in.root);
@@ -212,12 +213,12 @@ Status load_kbuild(const AnalyzeInputs& in, LoadedKernel& k) {
                                          fmt::format("apt-get install {}", headers_package(k.release)), true}));
   k.kbuild = std::move(tree);
   if (k.kbuild) {
-    if (k.kbuild->has_symvers) {
+    if (!k.kbuild->has_symvers) {
+      k.missing.push_back({"Module.symvers in " + dir.string(), "reinstall " + headers_package(k.release), false});
+    } else if (symvers) {
       auto s = read_module_symvers(k.kbuild->dir / "Module.symvers");
       if (s) k.symvers = std::move(s).value();
       else k.notes.push_back(s.error().message);
-    } else {
-      k.missing.push_back({"Module.symvers in " + dir.string(), "reinstall " + headers_package(k.release), false});
     }
     if (k.kbuild->release && !k.release.empty() && *k.kbuild->release != k.release)
       k.notes.push_back(fmt::format("the kbuild tree {} is for {}, not {}", dir.string(), *k.kbuild->release, k.release));
@@ -320,13 +321,14 @@ Era decide_era(const SymbolTable* symbols, const BtfFacts* btf, std::string& rea
   return Era::unknown;
 }
 
-Result<LoadedKernel> load_kernel(const AnalyzeInputs& in) {
+namespace {
+
+// The target and its release as the inputs name them, before any image is read.
+LoadedKernel start_loading(const AnalyzeInputs& in) {
   LoadedKernel k;
   std::optional<std::string> here = in.running_release ? in.running_release : uname_release();
   bool names_other = in.kallsyms || in.system_map || in.vmlinux || in.image || (in.release && in.release != here);
   k.running = !names_other;
-
-  // The image first: it can tell the release.
   if (in.release) {
     k.release = *in.release;
     k.release_from = "--kernel-release";
@@ -334,6 +336,34 @@ Result<LoadedKernel> load_kernel(const AnalyzeInputs& in) {
     k.release = *here;
     k.release_from = "uname";
   }
+  return k;
+}
+
+}  // namespace
+
+Result<std::optional<LoadedKernel>> load_build_inputs(const AnalyzeInputs& in) {
+  LoadedKernel k = start_loading(in);
+  if (k.release.empty()) {
+    // load_kernel() takes it from the image, the setup header's version string first: that string is read here
+    // without decompressing anything. A plain vmlinux ELF, or no version string: only load_kernel() can tell.
+    if (in.vmlinux || !in.image) return std::optional<LoadedKernel>();
+    auto bytes = read_file_bytes(*in.image);
+    if (!bytes) return std::optional<LoadedKernel>();
+    auto setup = parse_setup_header(ByteView(bytes->data(), bytes->size()));
+    if (!setup) return std::optional<LoadedKernel>();
+    k.release = release_from_version_string(setup->kernel_version);
+    if (k.release.empty()) return std::optional<LoadedKernel>();
+    k.release_from = "image";
+  }
+  RR_CHECK(load_kbuild(in, k, false));  // check_build_prerequisites() asks only whether Module.symvers is there
+  RR_CHECK(load_config(in, k));
+  return std::optional<LoadedKernel>(std::move(k));
+}
+
+Result<LoadedKernel> load_kernel(const AnalyzeInputs& in) {
+  LoadedKernel k = start_loading(in);
+
+  // The image first: it can tell the release.
   RR_CHECK(load_image(in, k));
   if (k.image) {
     std::string from_image;

@@ -69,6 +69,14 @@ struct LoadedKernel {
 // Explicitly named inputs that cannot be read or parsed are Errors; defaults that are absent become MissingItems.
 Result<LoadedKernel> load_kernel(const AnalyzeInputs& inputs);
 
+// The part of load_kernel() that compiling for the target needs: its release, kbuild tree and configuration,
+// found as load_kernel() finds them but without decompressing the image, reading symbols, BTF or the contents of
+// Module.symvers (milliseconds, not seconds), so that a caller can check check_build_prerequisites() and compile
+// while load_kernel() runs on another thread. nullopt when only load_kernel() can tell the release (from a --vmlinux
+// ELF, an image without a version string in its setup header, or the kbuild tree); Errors as load_kernel()'s
+// for a named kbuild tree or config that cannot be read.
+Result<std::optional<LoadedKernel>> load_build_inputs(const AnalyzeInputs& inputs);
+
 struct PatchTarget {
   std::string name;
   std::string role;

@@ -1,6 +1,7 @@
-// The stages `build` and `verify` share, run in order: analysis -> source -> transform -> compile -> diff ->
-// plan. Each command adds its own steps after these (verify compares with the kernel; build also cuts the
-// klp object and links the module).
+// The stages `build` and `verify` share: analysis -> source -> transform -> compile -> diff -> plan, the analysis
+// of the image, symbols and BTF on a thread of its own alongside source and compile (they need only the kbuild
+// tree and config, checked first). Each command adds its own steps after these (verify compares with the kernel;
+// build also cuts the klp object and links the module).
 #pragma once
 
 #include "analysis/kernel.h"
@@ -50,7 +51,7 @@ struct PreparedChange {
   PreparedChange& operator=(const PreparedChange&) = delete;
 };
 
-inline constexpr int kPrepareSteps = 4;
+inline constexpr int kPrepareSteps = 5;
 
 // `source`: a tarball, tree or drivers/iommu directory; empty: the distribution's tarball in /usr/src.
 Result<std::unique_ptr<PreparedChange>> prepare_change(const KernelOptions& kernel, const std::string& source,

@@ -277,6 +277,58 @@ TEST(KernelAnalysis, OtherKernelFromImageAndKallsymsDump) {
   EXPECT_FALSE(f->ready);  // the headers are missing
 }
 
+// What `build` compiles with while load_kernel() runs on another thread: the same release, kbuild tree and
+// config, the release read from the bzImage's setup header without decompressing the payload.
+TEST(KernelAnalysis, BuildInputsAgreeWithTheFullAnalysis) {
+  FakeHost h;
+  populate_running(h, false);
+  fs::path r = h.root();
+  Bytes image = test::build_bzimage(test::compress_with("gzip -n", test::build_vmlinux(test::build_btf({}), false)), 3,
+                                    kRelease + " (tester@example) #1 SMP");
+  write_bytes(r / "vmlinuz", image);
+  AnalyzeInputs in = h.inputs();
+  in.running_release = "9.9.9-elsewhere";
+  in.image = r / "vmlinuz";
+  in.kallsyms = r / "proc/kallsyms";
+  auto pre = load_build_inputs(in);
+  ASSERT_TRUE(pre.ok()) << pre.error().message;
+  ASSERT_TRUE(pre->has_value());
+  const LoadedKernel& b = **pre;
+  auto full = load_kernel(in);
+  ASSERT_TRUE(full.ok()) << full.error().message;
+  EXPECT_EQ(b.release, kRelease);
+  EXPECT_EQ(b.release, full->release);
+  EXPECT_EQ(b.release_from, "image");
+  ASSERT_TRUE(b.kbuild.has_value());
+  ASSERT_TRUE(full->kbuild.has_value());
+  EXPECT_EQ(b.kbuild->dir, full->kbuild->dir);
+  EXPECT_TRUE(b.kbuild->has_symvers);
+  ASSERT_TRUE(b.config.has_value());
+  EXPECT_EQ(b.config->origin(), full->config->origin());
+  EXPECT_FALSE(b.image || b.symbols || b.btf || b.symvers);  // all of that is load_kernel()'s
+  EXPECT_TRUE(check_build_prerequisites(b).ok());
+
+  // A corrupt payload behind a sound setup header: the release is still known; the error is load_kernel()'s.
+  Bytes corrupt = image;
+  size_t payload = 4 * 512 + 0x180;  // build_bzimage: (setup_sects + 1) * 512 + payload_offset
+  ASSERT_GT(corrupt.size(), payload + 400);
+  for (size_t i = payload + 200; i < payload + 400; ++i) corrupt[i] ^= 0x5a;
+  write_bytes(r / "corrupt-vmlinuz", corrupt);
+  in.image = r / "corrupt-vmlinuz";
+  auto pre_corrupt = load_build_inputs(in);
+  ASSERT_TRUE(pre_corrupt.ok() && pre_corrupt->has_value());
+  EXPECT_EQ((**pre_corrupt).release, kRelease);
+  EXPECT_FALSE(load_kernel(in).ok());
+
+  // A plain vmlinux ELF tells its release only through its banner: load_kernel()'s to find.
+  write_bytes(r / "vmlinux", test::build_vmlinux(test::build_btf({}), true));
+  in.image.reset();
+  in.vmlinux = r / "vmlinux";
+  auto pre_elf = load_build_inputs(in);
+  ASSERT_TRUE(pre_elf.ok());
+  EXPECT_FALSE(pre_elf->has_value());
+}
+
 TEST(KernelAnalysis, VmlinuxWithSymtabIsEnough) {
   FakeHost h;
   fs::path r = h.root();
