@@ -569,6 +569,10 @@ KernelFacts summarize(const LoadedKernel& k, const std::string& local_cc) {
                                                             "with CONFIG_LIVEPATCH=y", true});
   if (f.era == Era::unknown && syms && f.btf)
     f.notes.push_back("no relax-rmrr livepatch applies to this kernel: " + f.era_reason);
+  // What `build` refuses before compiling (headers of another release, no Module.symvers, Clang LTO) means
+  // "not ready" here too, so that analyze and build agree. CONFIG_LIVEPATCH is listed above already.
+  if (livepatch_ok)
+    if (auto pre = check_build_prerequisites(k); !pre) f.missing.push_back({pre.error().message, pre.error().hint, true});
   bool targets_ok = std::all_of(f.targets.begin(), f.targets.end(), [](const PatchTarget& t) { return !t.required || t.patchable; });
   f.feasible = f.era != Era::unknown && targets_ok && livepatch_ok && consistent;
   f.ready = f.feasible && std::none_of(f.missing.begin(), f.missing.end(), [](const MissingItem& m) { return m.blocking; });

@@ -243,6 +243,25 @@ TEST(KernelAnalysis, LivepatchOffIsBlocking) {
   EXPECT_TRUE(missing_mentions(*f, "CONFIG_LIVEPATCH"));
 }
 
+// What build refuses before compiling makes analyze say "not ready" too: the two must agree.
+TEST(KernelAnalysis, WhatBuildRefusesIsNotReady) {
+  FakeHost h;
+  populate_running(h, false);
+  fs::remove(h.root() / "lib/modules" / kRelease / "build/Module.symvers");
+  auto f = analyze(h.inputs());
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EXPECT_TRUE(f->feasible);
+  EXPECT_FALSE(f->ready);
+  EXPECT_TRUE(missing_mentions(*f, "Module.symvers"));
+
+  populate_running(h, false);
+  write(h.root() / ("boot/config-" + kRelease), "CONFIG_LIVEPATCH=y\nCONFIG_INTEL_IOMMU=y\nCONFIG_LTO_CLANG_THIN=y\n");
+  f = analyze(h.inputs());
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EXPECT_FALSE(f->ready);
+  EXPECT_TRUE(missing_mentions(*f, "Clang LTO"));
+}
+
 TEST(KernelAnalysis, OtherKernelFromImageAndKallsymsDump) {
   FakeHost h;
   fs::path r = h.root();
