@@ -2,7 +2,8 @@
 // Each runs next to a baseline on the same bytes in the same process (bench_common.h): x_baseline is the
 // CPU-time ratio operation/baseline.
 //   DMAR decode         real firmware tables (tests/fixtures/dmar) and a synthetic 256-RMRR table; vs memcpy
-//   kallsyms, System.map the Debian 6.1 kallsyms dump (kernel.env KALLSYMS) and a System.map made from it
+//   kallsyms, System.map the Debian 6.1 kallsyms dump (kernel.env KALLSYMS; RELAX_RMRR_BENCH_KALLSYMS names
+//                        another, without either a synthetic 100k-line file) and a System.map made from it
 //                        (Debian ships only a stand-in); vs reading the file into memory
 //   bzImage -> ELF      the Debian 6.1 vmlinuz (kernel.env VMLINUZ); vs the raw library decompressing the same
 //                        payload into a buffer of the size the kernel appends (skipped without the image)
@@ -121,9 +122,42 @@ void BM_DmarDecodeSynthetic256(benchmark::State& state) {
 
 // ---- kallsyms and System.map -----------------------------------------------------------------------------
 
+// A kallsyms-shaped file for machines without the Debian 6.1 dump: ascending vmlinux text and data symbols,
+// some clones and duplicate statics, modules last.
+fs::path synthetic_kallsyms(size_t lines) {
+  fs::path p = fs::temp_directory_path() / fmt::format("relax-rmrr-bench-kallsyms-{}-{}", getpid(), lines);
+  std::string text;
+  text.reserve(lines * 48);
+  uint64_t addr = 0xffffffff81000000ull;
+  text += fmt::format("{:016x} T _text\n", addr);
+  for (size_t i = 1; i < lines; ++i) {
+    addr += 0x40 + (i % 7) * 0x10;
+    if (i > lines * 9 / 10) {
+      text += fmt::format("{:016x} t mod_fn_{}\t[mod{}]\n", 0xffffffffc0000000ull + i * 0x40, i, i % 40);
+    } else if (i % 50 == 0) {
+      text += fmt::format("{:016x} t subsystem_helper_{}.cold\n", addr, i - 1);
+    } else if (i % 97 == 0) {
+      text += fmt::format("{:016x} t __func__.{}\n", addr, i % 13);
+    } else if (i % 31 == 0) {
+      text += fmt::format("{:016x} t dup_static_{}\n", addr, i % 11);
+    } else {
+      text += fmt::format("{:016x} {} subsystem_helper_{}\n", addr, (i % 3 == 0) ? 'T' : 't', i);
+    }
+  }
+  if (!write_file_text(p, text)) return {};
+  return p;
+}
+
+// RELAX_RMRR_BENCH_KALLSYMS, else the Debian 6.1 dump, else a synthetic 100k-line file (removed at exit).
+bool g_kallsyms_synthetic = false;
 fs::path kallsyms_file() {
-  if (const char* e = std::getenv("RELAX_RMRR_BENCH_KALLSYMS"); e && *e) return e;
-  return bench::kernel_file("KALLSYMS");
+  static const fs::path p = []() -> fs::path {
+    if (const char* e = std::getenv("RELAX_RMRR_BENCH_KALLSYMS"); e && *e) return e;
+    if (fs::path k = bench::kernel_file("KALLSYMS"); !k.empty()) return k;
+    g_kallsyms_synthetic = true;
+    return synthetic_kallsyms(100000);
+  }();
+  return p;
 }
 
 // System.map lines from a kallsyms dump: the same "address type name" lines, sorted, without modules.
@@ -328,9 +362,8 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
-  if (fs::path p = system_map_file(); !p.empty()) {
-    std::error_code ec;
-    fs::remove(p, ec);
-  }
+  std::error_code ec;
+  if (fs::path p = system_map_file(); !p.empty()) fs::remove(p, ec);
+  if (g_kallsyms_synthetic) fs::remove(kallsyms_file(), ec);
   return 0;
 }
