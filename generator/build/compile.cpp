@@ -1,5 +1,6 @@
 #include "build/compile.h"
 
+#include "build/command_cache.h"
 #include "common/file.h"
 #include "common/subprocess.h"
 
@@ -162,11 +163,41 @@ Result<CompiledObject> compile_variant(const CompileOptions& o, std::string_view
   if (!cc.empty() && cc != "-" && cc != "gcc") out.make_argv.push_back("CC=" + cc);
   out.make_argv.push_back(stem + ".o");
 
+  // A make above us (ninja, a jobserver) must not leak its flags into kbuild.
+  const std::vector<std::pair<std::string, std::optional<std::string>>> env = {
+      {"MAKEFLAGS", std::nullopt}, {"MFLAGS", std::nullopt},        {"MAKELEVEL", std::nullopt},
+      {"MAKEOVERRIDES", std::nullopt}, {"KBUILD_EXTMOD", std::nullopt}, {"LC_ALL", "C"}};
+
+  // kbuild's command for this object, remembered from an earlier make (build/command_cache.h): run it directly.
+  std::string cache_key;
+  if (!o.command_cache_dir.empty()) {
+    std::string key_kbuild_file = kbuild_file;
+    for (size_t at; (at = key_kbuild_file.find(out.directory.string())) != std::string::npos;)
+      key_kbuild_file.replace(at, out.directory.string().size(), kVariantDirPlaceholder);
+    cache_key = command_key({o.kbuild, cc, key_kbuild_file, stem + ".o"});
+    if (auto templ = lookup_command(o.command_cache_dir, cache_key)) {
+      std::string full = from_template(*templ, out.directory);
+      auto ran = proc::run({{"/bin/sh", "-c", full}, fs::absolute(o.kbuild), env, {}});
+      if (ran && ran->ok() && fs::is_regular_file(out.object, ec)) {
+        out.seconds = ran->seconds;
+        out.make_output = ran->out + ran->err;
+        out.kbuild_command = full;
+        out.compiler_command = before_first_separator(full);
+        out.replayed = true;
+        // As kbuild would have left it, for --keep-tmp and anything that reads the directory.
+        RR_CHECK(write_file_text(out.cmd_file, fmt::format("cmd_{} := {}\n", out.object.string(), full)));
+        return out;
+      }
+      // Whatever failed (a changed tree the key missed, a compile error): make runs it again, diagnoses it,
+      // and records the command anew.
+      forget_command(o.command_cache_dir, cache_key);
+      fs::remove(out.object, ec);
+    }
+  }
+
   proc::Command cmd;
   cmd.argv = out.make_argv;
-  // A make above us (ninja, a jobserver) must not leak its flags into kbuild.
-  cmd.env = {{"MAKEFLAGS", std::nullopt}, {"MFLAGS", std::nullopt}, {"MAKELEVEL", std::nullopt},
-             {"MAKEOVERRIDES", std::nullopt}, {"KBUILD_EXTMOD", std::nullopt}, {"LC_ALL", "C"}};
+  cmd.env = env;
   auto ran = proc::run(cmd);
   if (!ran) {
     Error e = ran.error();
@@ -185,6 +216,9 @@ Result<CompiledObject> compile_variant(const CompileOptions& o, std::string_view
   RR_ASSIGN(KbuildCommand k, parse_cmd_file(cmd_text, out.cmd_file.string()));
   out.compiler_command = k.compiler;
   out.kbuild_command = k.full;
+  if (!cache_key.empty())
+    if (auto templ = to_template(unescape_make(k.full), out.directory, o.work_dir.empty() ? fs::path() : fs::absolute(o.work_dir)))
+      (void)remember_command(o.command_cache_dir, cache_key, *templ);  // best effort: a cache that cannot be written only costs time
   return out;
 }
 
@@ -242,6 +276,7 @@ Json to_json(const CompileResult& r) {
     j.set("object", o.object.string());
     j.set("source", o.source.string());
     j.set("compiler_command", o.compiler_command);
+    j.set("kbuild", o.replayed ? "recorded command" : "make");
     j.set("seconds", o.seconds);
     return j;
   };

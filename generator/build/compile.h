@@ -37,6 +37,8 @@ struct CompileOptions {
   bool as_module = false;           // compile with obj-m (-DMODULE) instead of like the built-in driver
   std::vector<std::string> extra_cflags;
   bool parallel = true;             // both variants at once (2 make processes)
+  // Where kbuild's compile commands are remembered (build/command_cache.h); empty: always run make.
+  std::filesystem::path command_cache_dir;
   // compile_source() refuses a source whose Makefile version differs from the kbuild tree's: a livepatch
   // built from other code than the running kernel's would replace functions with foreign ones.
   bool allow_version_mismatch = false;
@@ -51,7 +53,8 @@ struct CompiledObject {
   std::string compiler_command;       // the exact compiler command line kbuild ran
   std::string kbuild_command;         // the whole recorded command (compiler; objtool ...)
   std::vector<std::string> make_argv; // how make was invoked
-  std::string make_output;            // stdout+stderr of make, for logs
+  std::string make_output;            // stdout+stderr of make (or of the recorded command), for logs
+  bool replayed = false;              // kbuild's recorded command ran directly, without make
   double seconds = 0;
 };
 

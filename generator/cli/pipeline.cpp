@@ -157,6 +157,7 @@ Result<std::unique_ptr<PreparedChange>> prepare_change(const KernelOptions& kern
     build::CompileOptions copts;
     copts.kbuild = kbuild_dir;
     copts.work_dir = work / "compile";
+    copts.command_cache_dir = default_cache_root() / "kbuild-commands";
     RR_ASSIGN(p->compiled, build::compile_source(p->tree, transform, copts));
     p->timings.set("compile", progress.end());
     return ok_status();

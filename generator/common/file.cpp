@@ -2,9 +2,12 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace rr {
 
@@ -107,6 +110,29 @@ std::optional<uint64_t> parse_uint(std::string_view s, int base) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
   if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
   return v;
+}
+
+}  // namespace rr
+
+namespace rr {
+
+std::optional<std::string> file_identity(const std::filesystem::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return std::nullopt;
+  return fmt::format("{} {} {} {}.{:09} {}.{:09}", static_cast<unsigned long long>(st.st_dev), static_cast<unsigned long long>(st.st_ino),
+                     static_cast<long long>(st.st_size), static_cast<long long>(st.st_mtim.tv_sec), st.st_mtim.tv_nsec,
+                     static_cast<long long>(st.st_ctim.tv_sec), st.st_ctim.tv_nsec);
+}
+
+std::filesystem::path default_cache_root() {
+  namespace fs = std::filesystem;
+  if (const char* env = std::getenv("RELAX_RMRR_CACHE"); env && *env) return fs::path(env);
+  fs::path system = "/var/cache/relax-rmrr";
+  std::error_code ec;
+  if (::access(system.c_str(), W_OK) == 0 || (!fs::is_directory(system, ec) && ::access("/var/cache", W_OK) == 0)) return system;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return fs::path(xdg) / "relax-rmrr";
+  if (const char* home = std::getenv("HOME"); home && *home) return fs::path(home) / ".cache" / "relax-rmrr";
+  return fs::temp_directory_path() / "relax-rmrr-cache";
 }
 
 }  // namespace rr

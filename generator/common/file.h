@@ -21,6 +21,12 @@ Result<std::string> read_file_text(const std::filesystem::path& path, size_t max
 // sysfs/procfs attribute: trimmed text, or nullopt if it cannot be read.
 std::optional<std::string> read_attribute(const std::filesystem::path& path);
 Status write_file_text(const std::filesystem::path& path, std::string_view text);
+// "dev inode size mtime ctime" of a file (following symlinks), nullopt when it cannot be stat'ed: a cache key
+// part that changes whenever the file is replaced or rewritten (ctime cannot be set from user space).
+std::optional<std::string> file_identity(const std::filesystem::path& file);
+// Where relax-rmrr caches (extracted sources, kbuild commands): $RELAX_RMRR_CACHE, else /var/cache/relax-rmrr
+// when writable, else $XDG_CACHE_HOME (or ~/.cache)/relax-rmrr.
+std::filesystem::path default_cache_root();
 
 std::string trim(std::string_view s);
 std::vector<std::string> split_lines(std::string_view s);

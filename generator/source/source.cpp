@@ -176,14 +176,7 @@ std::optional<KernelVersion> parse_makefile_version(std::string_view text) {
   return KernelVersion{*v, *p, *s, extra};
 }
 
-fs::path default_cache_dir() {
-  if (const char* env = std::getenv("RELAX_RMRR_CACHE"); env && *env) return fs::path(env) / "source";
-  fs::path system = "/var/cache/relax-rmrr";
-  if (::access(system.c_str(), W_OK) == 0 || (!is_dir(system) && ::access("/var/cache", W_OK) == 0)) return system / "source";
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return fs::path(xdg) / "relax-rmrr" / "source";
-  if (const char* home = std::getenv("HOME"); home && *home) return fs::path(home) / ".cache" / "relax-rmrr" / "source";
-  return fs::temp_directory_path() / "relax-rmrr-cache" / "source";
-}
+fs::path default_cache_dir() { return default_cache_root() / "source"; }
 
 Result<SourceTree> open_directory(const fs::path& dir_in) {
   std::error_code ec;
@@ -242,14 +235,7 @@ namespace {
 // The tarball's SHA-256 remembered per file identity (issue 9) in <cache>/.sha256/<SHA-256 of its absolute path>:
 // "dev inode size mtime ctime sha256". ctime cannot be set from user space, so a file rewritten in place (even
 // with its mtime put back) no longer matches and is hashed again. A cached source then costs a stat instead of
-// reading the whole tarball (~140 MB) on every build.
-std::optional<std::string> file_identity(const fs::path& file) {
-  struct stat st {};
-  if (::stat(file.c_str(), &st) != 0) return std::nullopt;
-  return fmt::format("{} {} {} {}.{:09} {}.{:09}", static_cast<unsigned long long>(st.st_dev), static_cast<unsigned long long>(st.st_ino),
-                     static_cast<long long>(st.st_size), static_cast<long long>(st.st_mtim.tv_sec), st.st_mtim.tv_nsec,
-                     static_cast<long long>(st.st_ctim.tv_sec), st.st_ctim.tv_nsec);
-}
+// reading the whole tarball (~140 MB) on every build (file_identity: common/file.h).
 
 fs::path remembered_hash_file(const fs::path& cache, const fs::path& tarball) {
   std::string key = fs::absolute(tarball).lexically_normal().string();

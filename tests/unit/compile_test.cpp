@@ -1,5 +1,6 @@
 // The compile stage without a kernel: .cmd parsing, the target compiler, and the errors a broken
 // kbuild tree gives. The real compile is in tests/kernel (label `kernel`).
+#include "build/command_cache.h"
 #include "build/compile.h"
 #include "source/transform.h"
 #include "common/file.h"
@@ -225,6 +226,141 @@ TEST(CompileSource, RefusesASourceOfAnotherVersion) {
   ASSERT_TRUE(patched.ok());
   EXPECT_NE(patched->find("return true;"), std::string::npos);
   EXPECT_EQ(*read_file_text(r->original.object), driver);
+}
+
+}  // namespace
+
+// kbuild's compile command remembered per kbuild tree (build/command_cache.h).
+namespace {
+
+// A fake kbuild whose recorded command really runs (it copies the source, like the other fake) and which logs
+// every make run to <kbuild>/make.log, so a test can tell make from the recorded command.
+void replayable_kbuild(const fs::path& dir) {
+  fs::create_directories(dir / "include/config");
+  // The .cmd kbuild would write, '$' escaped for make as "$$" (the recorded command writes a file named '$marker').
+  ASSERT_TRUE(write_file_text(dir / "cmd.template",
+                              "cmd_@DIR@/iommu.o := echo done > @DIR@/'$$marker'; ! grep -q BROKEN @DIR@/iommu.c && "
+                              "cp @DIR@/iommu.c @DIR@/iommu.o\n")
+                  .ok());
+  std::string mk =
+      "%.o:\n"
+      "\t@echo $(M) >> " + (dir / "make.log").string() + "\n"
+      "\t@if grep -q BROKEN $(M)/$*.c; then echo '$(M)/$*.c:2585:23: error: storage size of iommu_syscore is not known' >&2; exit 1; fi\n"
+      "\t@cp $(M)/$*.c $(M)/$@\n"
+      "\t@sed 's#@DIR@#$(M)#g' " + (dir / "cmd.template").string() + " > $(M)/.$@.cmd\n";
+  ASSERT_TRUE(write_file_text(dir / "Makefile", mk).ok());
+  ASSERT_TRUE(write_file_text(dir / "include/config/auto.conf", "CONFIG_A=y\n").ok());
+}
+
+size_t make_runs(const fs::path& kbuild) {
+  auto log = read_file_text(kbuild / "make.log");
+  return log ? split_lines(*log).size() : 0;
+}
+
+build::CompileOptions cached_options(const test::TempDir& d, const std::string& work) {
+  build::CompileOptions o;
+  o.kbuild = d.path() / "kbuild";
+  o.work_dir = d.path() / work;
+  o.source_relative = "drivers/iommu/intel/iommu.c";
+  o.cc = "-";
+  o.command_cache_dir = d.path() / "cache";
+  return o;
+}
+
+TEST(CommandCache, UnescapesWhatKbuildEscapedForMake) {
+  EXPECT_EQ(build::unescape_make("awk '!x[$$0]++' \\# not a comment"), "awk '!x[$0]++' # not a comment");
+  EXPECT_EQ(build::unescape_make("plain $ and \\ stay"), "plain $ and \\ stay");
+}
+
+TEST(CommandCache, TemplateNamesTheVariantDirectoryOnly) {
+  auto t = build::to_template("gcc -Wp,-MMD,/w/x/original/.a.o.d -o /w/x/original/a.o /w/x/original/a.c", "/w/x/original", "/w/x");
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(*t, "gcc -Wp,-MMD,@RELAX_RMRR_VARIANT_DIR@/.a.o.d -o @RELAX_RMRR_VARIANT_DIR@/a.o @RELAX_RMRR_VARIANT_DIR@/a.c");
+  EXPECT_EQ(build::from_template(*t, "/v/patched"), "gcc -Wp,-MMD,/v/patched/.a.o.d -o /v/patched/a.o /v/patched/a.c");
+  // Not a function of the directory alone: it names the work directory elsewhere, or not the directory at all.
+  EXPECT_FALSE(build::to_template("gcc -I/w/x/inc -o /w/x/original/a.o", "/w/x/original", "/w/x").has_value());
+  EXPECT_FALSE(build::to_template("gcc -o a.o a.c", "/w/x/original", "/w/x").has_value());
+}
+
+TEST(CommandCache, SecondCompileRunsTheRecordedCommandWithoutMake) {
+  test::TempDir d;
+  replayable_kbuild(d.path() / "kbuild");
+  auto first = build::compile_pair(cached_options(d, "work1"), "original 1\n", "patched 1\n");
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_FALSE(first->original.replayed);
+  EXPECT_EQ(make_runs(d.path() / "kbuild"), 2u);
+
+  auto second = build::compile_pair(cached_options(d, "work2"), "original 2\n", "patched 2\n");
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_TRUE(second->original.replayed);
+  EXPECT_TRUE(second->patched.replayed);
+  EXPECT_EQ(make_runs(d.path() / "kbuild"), 2u) << "make ran although the command was remembered";
+  // The recorded command ran for the new directory, '$$' as '$' (kbuild's escaping undone).
+  EXPECT_EQ(*read_file_text(d.path() / "work2/original/iommu.o"), "original 2\n");
+  EXPECT_EQ(*read_file_text(d.path() / "work2/patched/iommu.o"), "patched 2\n");
+  EXPECT_TRUE(fs::exists(d.path() / "work2/patched/$marker"));
+  EXPECT_EQ(second->original.compiler_command, fmt::format("echo done > {}/'$marker'", (d.path() / "work2/original").string()));
+  EXPECT_EQ(build::to_json(*second)["original"]["kbuild"].as_string(), "recorded command");
+}
+
+TEST(CommandCache, AChangedKbuildTreeOrCompilerRunsMakeAgain) {
+  test::TempDir d;
+  replayable_kbuild(d.path() / "kbuild");
+  ASSERT_TRUE(build::compile_pair(cached_options(d, "w1"), "a\n", "b\n").ok());
+  ASSERT_EQ(make_runs(d.path() / "kbuild"), 2u);
+  // The configuration is rewritten (a new headers package): the key changes, make runs.
+  ASSERT_TRUE(write_file_text(d.path() / "kbuild/include/config/auto.conf", "CONFIG_A=y\nCONFIG_B=y\n").ok());
+  auto r = build::compile_pair(cached_options(d, "w2"), "a\n", "b\n");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_FALSE(r->original.replayed);
+  EXPECT_EQ(make_runs(d.path() / "kbuild"), 4u);
+  // Another CC is another command.
+  auto o = cached_options(d, "w3");
+  o.cc = "cc";
+  r = build::compile_pair(o, "a\n", "b\n");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_FALSE(r->patched.replayed);
+  EXPECT_EQ(make_runs(d.path() / "kbuild"), 6u);
+  // Without a cache directory make always runs.
+  o = cached_options(d, "w4");
+  o.command_cache_dir.clear();
+  r = build::compile_pair(o, "a\n", "b\n");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(make_runs(d.path() / "kbuild"), 8u);
+}
+
+TEST(CommandCache, ARecordedCommandThatFailsFallsBackToMakeAndIsRecordedAgain) {
+  test::TempDir d;
+  replayable_kbuild(d.path() / "kbuild");
+  ASSERT_TRUE(build::compile_pair(cached_options(d, "w1"), "a\n", "b\n").ok());
+  size_t entries = 0;
+  for (const auto& e : fs::directory_iterator(d.path() / "cache")) {
+    ++entries;
+    ASSERT_TRUE(write_file_text(e.path(), "# relax-rmrr kbuild command, v1\nfalse @RELAX_RMRR_VARIANT_DIR@\n").ok());
+  }
+  EXPECT_EQ(entries, 2u);  // one per variant
+  auto r = build::compile_pair(cached_options(d, "w2"), "a2\n", "b2\n");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_FALSE(r->original.replayed);
+  EXPECT_EQ(*read_file_text(d.path() / "w2/original/iommu.o"), "a2\n");
+  EXPECT_EQ(make_runs(d.path() / "kbuild"), 4u);
+  r = build::compile_pair(cached_options(d, "w3"), "a3\n", "b3\n");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->original.replayed) << "make's command was recorded again";
+  EXPECT_EQ(make_runs(d.path() / "kbuild"), 4u);
+}
+
+// A compile error is diagnosed as before when the command was remembered: the recorded command fails, make runs
+// it again and its output is what the user sees.
+TEST(CommandCache, ACompileErrorIsStillDiagnosedByMake) {
+  test::TempDir d;
+  replayable_kbuild(d.path() / "kbuild");
+  ASSERT_TRUE(build::compile_pair(cached_options(d, "w1"), "a\n", "b\n").ok());
+  auto r = build::compile_pair(cached_options(d, "w2"), "a\n", "BROKEN\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ExitCode::refused);
+  EXPECT_NE(r.error().message.find("storage size of iommu_syscore"), std::string::npos) << r.error().message;
+  EXPECT_EQ(make_runs(d.path() / "kbuild"), 3u) << "the original replayed, the patched one went to make";
 }
 
 }  // namespace

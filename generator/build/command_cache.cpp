@@ -1,0 +1,171 @@
+#include "build/command_cache.h"
+
+#include "common/file.h"
+#include "common/sha256.h"
+#include "common/subprocess.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+
+namespace rr::build {
+
+namespace {
+
+constexpr std::string_view kEntryHeader = "# relax-rmrr kbuild command, v1\n";
+
+// kbuild's files that shape a compile command, relative to the kbuild tree and to every directory whose
+// Makefile it includes (Debian: the per-flavour tree includes ../linux-headers-R-common/Makefile).
+constexpr const char* kShapingFiles[] = {
+    "Makefile",
+    ".config",
+    "include/config/auto.conf",
+    "include/generated/autoconf.h",
+    "scripts/Kbuild.include",
+    "scripts/Makefile.build",
+    "scripts/Makefile.lib",
+    "scripts/Makefile.compiler",
+    "scripts/Makefile.extrawarn",
+    "scripts/Makefile.gcc-plugins",
+    "scripts/Makefile.kcov",
+    "scripts/Makefile.kasan",
+    "scripts/Makefile.ubsan",
+    "arch/x86/Makefile",
+    "tools/objtool/objtool",
+};
+
+// Environment variables kbuild reads (make imports the environment as variables).
+bool kbuild_reads(std::string_view name) {
+  for (std::string_view exact : {"PATH", "ARCH", "SUBARCH", "CROSS_COMPILE", "LLVM", "LLVM_IAS", "KCFLAGS", "KCPPFLAGS",
+                                 "KAFLAGS", "KRUSTFLAGS", "CFLAGS_MODULE", "KBUILD_EXTMOD"})
+    if (name == exact) return true;
+  return starts_with(name, "KBUILD_") || starts_with(name, "CONFIG_");
+}
+
+// The directories of the Makefiles kbuild/Makefile includes, itself first.
+std::vector<fs::path> kbuild_roots(const fs::path& kbuild) {
+  std::vector<fs::path> roots = {kbuild};
+  auto text = read_file_text(kbuild / "Makefile", 1u << 20);
+  if (!text) return roots;
+  for (const auto& line : split_lines(*text)) {
+    auto w = split_ws(line);
+    if (w.size() != 2 || w[0] != "include" || w[1].find('$') != std::string::npos) continue;
+    fs::path inc = w[1];
+    roots.push_back((inc.is_absolute() ? inc : kbuild / inc).parent_path());
+  }
+  return roots;
+}
+
+}  // namespace
+
+std::string command_key(const CommandKeyInputs& in) {
+  std::string text;
+  text += "relax-rmrr kbuild command key v1\n";
+  std::error_code ec;
+  fs::path kbuild = fs::weakly_canonical(fs::absolute(in.kbuild), ec);
+  if (ec) kbuild = fs::absolute(in.kbuild);
+  text += "kbuild " + kbuild.string() + "\n";
+  for (const auto& root : kbuild_roots(kbuild))
+    for (const char* f : kShapingFiles) {
+      fs::path p = root / f;
+      text += fmt::format("file {} {}\n", p.string(), file_identity(p).value_or("absent"));
+    }
+  std::string cc = in.cc.empty() || in.cc == "-" ? "gcc" : in.cc;
+  auto cc_path = proc::find_program(cc);
+  fs::path cc_real = cc_path ? fs::weakly_canonical(*cc_path, ec) : fs::path();
+  text += fmt::format("cc {} {} {}\n", in.cc, cc_real.string(), cc_path ? file_identity(cc_real).value_or("absent") : "absent");
+  std::vector<std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    if (kbuild_reads(kv.substr(0, kv.find('=')))) env.emplace_back(kv);
+  }
+  std::sort(env.begin(), env.end());
+  for (const auto& e : env) text += "env " + e + "\n";
+  text += "object " + in.object + "\n";
+  text += "kbuild-file\n" + in.kbuild_file;
+  Sha256 h;
+  h.update(text.data(), text.size());
+  return h.hex();
+}
+
+std::string unescape_make(std::string_view recorded) {
+  std::string out;
+  out.reserve(recorded.size());
+  for (size_t i = 0; i < recorded.size(); ++i) {
+    char c = recorded[i];
+    if (c == '$' && i + 1 < recorded.size() && recorded[i + 1] == '$') {
+      out.push_back('$');
+      ++i;
+    } else if (c == '\\' && i + 1 < recorded.size() && recorded[i + 1] == '#') {
+      out.push_back('#');
+      ++i;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+namespace {
+std::string replace_all(std::string_view text, std::string_view from, std::string_view to) {
+  std::string out;
+  size_t pos = 0;
+  while (true) {
+    size_t at = text.find(from, pos);
+    if (at == std::string_view::npos) break;
+    out.append(text.substr(pos, at - pos));
+    out.append(to);
+    pos = at + from.size();
+  }
+  out.append(text.substr(pos));
+  return out;
+}
+}  // namespace
+
+std::optional<std::string> to_template(std::string_view command, const fs::path& variant_dir, const fs::path& work_dir) {
+  const std::string dir = variant_dir.string();
+  if (dir.empty() || command.find(dir) == std::string_view::npos) return std::nullopt;
+  std::string templ = replace_all(command, dir, kVariantDirPlaceholder);
+  if (!work_dir.empty() && templ.find(work_dir.string()) != std::string::npos) return std::nullopt;
+  if (templ.find('\n') != std::string::npos) return std::nullopt;
+  return templ;
+}
+
+std::string from_template(std::string_view templ, const fs::path& variant_dir) {
+  return replace_all(templ, kVariantDirPlaceholder, variant_dir.string());
+}
+
+std::optional<std::string> lookup_command(const fs::path& dir, const std::string& key) {
+  if (dir.empty()) return std::nullopt;
+  auto text = read_file_text(dir / key, 1u << 20);
+  if (!text || !starts_with(*text, kEntryHeader)) return std::nullopt;
+  std::string templ = trim(std::string_view(*text).substr(kEntryHeader.size()));
+  if (templ.empty() || templ.find('\n') != std::string::npos || templ.find(kVariantDirPlaceholder) == std::string::npos)
+    return std::nullopt;
+  return templ;
+}
+
+Status remember_command(const fs::path& dir, const std::string& key, std::string_view templ) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return make_error(ExitCode::environment, "cannot create {}: {}", dir.string(), ec.message());
+  fs::path tmp = dir / fmt::format(".{}.{}", key, ::getpid());
+  RR_CHECK(write_file_text(tmp, std::string(kEntryHeader) + std::string(templ) + "\n"));
+  fs::rename(tmp, dir / key, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    return make_error(ExitCode::environment, "cannot write {}: {}", (dir / key).string(), ec.message());
+  }
+  return ok_status();
+}
+
+void forget_command(const fs::path& dir, const std::string& key) {
+  std::error_code ec;
+  if (!dir.empty()) fs::remove(dir / key, ec);
+}
+
+}  // namespace rr::build
