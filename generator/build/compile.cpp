@@ -177,7 +177,7 @@ Result<CompiledObject> compile_variant(const CompileOptions& o, std::string_view
     cache_key = command_key({o.kbuild, cc, key_kbuild_file, stem + ".o"});
     if (auto templ = lookup_command(o.command_cache_dir, cache_key)) {
       std::string full = from_template(*templ, out.directory);
-      auto ran = proc::run({{"/bin/sh", "-c", full}, fs::absolute(o.kbuild), env, {}});
+      auto ran = proc::run({{"/bin/sh", "-c", full}, fs::absolute(o.kbuild), env, {}, {}});
       if (ran && ran->ok() && fs::is_regular_file(out.object, ec)) {
         out.seconds = ran->seconds;
         out.make_output = ran->out + ran->err;

@@ -35,7 +35,21 @@ struct BuildOptions {
 int run_build(const BuildOptions& o) {
   Progress progress(kPrepareSteps + 3, o.quiet);
   WorkDir work(o.keep_tmp, "build");
-  auto prepared = prepare_change(o.kernel, o.source, work.path(), progress);
+  // kbuild's module make starts as soon as the kbuild tree is known and waits for the plan (klp/module.h): its
+  // start-up overlaps the compiles. Declared after the work directory, so it is waited for before that goes.
+  std::unique_ptr<klp::EarlyModuleLink> early_link;
+  std::vector<std::string> early_make_variables;
+  auto start_module_link = [&](const fs::path& kbuild_dir) {
+    klp::ModuleRequest r;
+    r.kbuild_dir = kbuild_dir;
+    r.work_dir = work.path() / "module";
+    r.module_name = o.name;
+    // The compiler as compile_pair() passes it (build/compile.h); checked against it once the compiles are done.
+    if (auto tc = build::target_compiler(kbuild_dir); tc && tc->found && tc->program != "gcc") r.make_variables.push_back("CC=" + tc->program);
+    early_make_variables = r.make_variables;
+    if (auto started = klp::EarlyModuleLink::start(r)) early_link = std::move(*started);
+  };
+  auto prepared = prepare_change(o.kernel, o.source, work.path(), progress, start_module_link);
   if (!prepared) return report_error(prepared.error());
   PreparedChange& c = **prepared;
   const analysis::LoadedKernel* kernel = &c.kernel;
@@ -54,6 +68,7 @@ int run_build(const BuildOptions& o) {
   mreq.require_direct_callbacks = c.era == analysis::Era::require_direct;
   if (!c.compiled.cc.empty()) mreq.make_variables.push_back("CC=" + c.compiled.cc);
   klp::ModuleRequest unsigned_req = mreq;  // no key: signing waits for verify
+  if (early_link && early_make_variables != mreq.make_variables) early_link.reset();  // another CC: link after the plan
   if (!o.sign_key.empty()) mreq.sign_key = fs::path(o.sign_key);
   if (!o.sign_cert.empty()) mreq.sign_cert = fs::path(o.sign_cert);
 
@@ -70,7 +85,8 @@ int run_build(const BuildOptions& o) {
     klp_object.emplace(klp::build_klp_object(c.patched, kreq, lookup, *layouts));
     auto t1 = std::chrono::steady_clock::now();
     klp_seconds = std::chrono::duration<double>(t1 - t0).count();
-    if (klp_object->ok()) module.emplace(klp::build_module(**klp_object, unsigned_req));
+    if (klp_object->ok())
+      module.emplace(early_link ? early_link->finish(**klp_object, unsigned_req) : klp::build_module(**klp_object, unsigned_req));
     link_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   });
   struct JoinAtExit {
@@ -157,6 +173,11 @@ int run_build(const BuildOptions& o) {
     conv.set("klp_sections", module_built.conversion.klp_sections);
     j.set("conversion", std::move(conv));
     j.set("signed", module_built.is_signed);
+    // How kbuild linked it: started alongside the compiles ("early"), or after the plan ("after plan", with why).
+    Json link = Json::object();
+    link.set("early", early_link && !early_link->fell_back());
+    link.set("fallback", early_link && early_link->fell_back() ? Json(early_link->fallback_reason()) : Json(nullptr));
+    j.set("module_link", std::move(link));
     j.set("timings", std::move(timings));
     print_json(j);
   } else {

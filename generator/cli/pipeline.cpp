@@ -102,7 +102,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 // Whatever stops the kernel from being livepatched at all (check_build_prerequisites: config and kbuild tree
 // only) is still reported before anything is compiled.
 Result<std::unique_ptr<PreparedChange>> prepare_change(const KernelOptions& kernel_options, const std::string& source,
-                                                       const fs::path& work, Progress& progress) {
+                                                       const fs::path& work, Progress& progress,
+                                                       const std::function<void(const fs::path&)>& kbuild_known) {
   if (work.empty()) return make_error(ExitCode::environment, "cannot create a work directory in {}", fs::temp_directory_path().string());
   auto p = std::make_unique<PreparedChange>();
   const analysis::AnalyzeInputs inputs = to_analyze_inputs(kernel_options);
@@ -145,6 +146,7 @@ Result<std::unique_ptr<PreparedChange>> prepare_change(const KernelOptions& kern
     kbuild_dir = p->kernel.kbuild->dir;
   }
   double analyse_s = progress.end();
+  if (kbuild_known) kbuild_known(kbuild_dir);
 
   Status built = [&]() -> Status {
     progress.begin("finding the intel-iommu source and applying the relax transform");

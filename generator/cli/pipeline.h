@@ -14,6 +14,7 @@
 #include "source/source.h"
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -54,8 +55,11 @@ struct PreparedChange {
 inline constexpr int kPrepareSteps = 5;
 
 // `source`: a tarball, tree or drivers/iommu directory; empty: the distribution's tarball in /usr/src.
+// `kbuild_known`, when given, is called once with the target's kbuild tree, before the compiles start (`build`
+// starts its module link there: klp/module.h, EarlyModuleLink).
 Result<std::unique_ptr<PreparedChange>> prepare_change(const KernelOptions& kernel, const std::string& source,
-                                                       const std::filesystem::path& work, Progress& progress);
+                                                       const std::filesystem::path& work, Progress& progress,
+                                                       const std::function<void(const std::filesystem::path&)>& kbuild_known = {});
 
 // The same change from objects compiled elsewhere (`relax-rmrr build --keep-tmp DIR` leaves them in
 // DIR/compile/{original,patched}/): analysis -> diff -> plan, with no source, compiler or kbuild tree here.

@@ -128,6 +128,8 @@ Result<std::vector<Outcome>> run_pipeline(const std::vector<Command>& commands) 
     posix_spawn_file_actions_adddup2(&fa.fa, in.get(), 0);
     posix_spawn_file_actions_adddup2(&fa.fa, out_pipe->write.get(), 1);
     posix_spawn_file_actions_adddup2(&fa.fa, err_pipe->write.get(), 2);
+    if (i == 0)
+      for (const auto& [ours, theirs] : c.inherit_fds) posix_spawn_file_actions_adddup2(&fa.fa, ours, theirs);  // dup2 drops O_CLOEXEC
     if (!c.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa.fa, c.cwd.c_str());
 
     std::vector<char*> argv;

@@ -19,6 +19,9 @@ struct Command {
   std::vector<std::pair<std::string, std::optional<std::string>>> env;
   // When set, stdin reads this file instead of /dev/null (first command of a pipeline only).
   std::filesystem::path stdin_file;
+  // Descriptors the child inherits: (ours, the number it gets in the child, 3..9 for a POSIX shell's `<&N`).
+  // First command of a pipeline only.
+  std::vector<std::pair<int, int>> inherit_fds;
 };
 
 struct Outcome {

@@ -4,11 +4,15 @@
 #pragma once
 
 #include "common/result.h"
+#include "common/subprocess.h"
 #include "klp/klp_convert.h"
 #include "klp/klp_object.h"
 
+#include <chrono>
 #include <filesystem>
+#include <memory>
 #include <optional>
+#include <thread>
 #include <string>
 #include <utility>
 #include <vector>
@@ -41,6 +45,40 @@ struct ModuleResult {
 Result<std::string> render_glue(const KlpObject& klp, const ModuleRequest& request);
 
 Result<ModuleResult> build_module(const KlpObject& klp, const ModuleRequest& request);
+
+// kbuild's module link started before the plan exists (issue 9). Every make run first spends about half a
+// second reading kbuild's Makefiles and probing the compiler; `build` starts the module's make while the driver
+// compiles, and that make waits at a gate (a rule reading a pipe it inherits as fd 9) for the glue and the klp
+// object. Once they are written, finish() opens the gate and what is left is the glue compile, modpost and
+// the link. If relax-rmrr exits without opening it, make reads end-of-file there and fails: it never hangs.
+// Whatever goes wrong in the early make (another kbuild era's rules, say), finish() falls back to build_module().
+class EarlyModuleLink {
+ public:
+  // Writes the gated Kbuild file into request.work_dir (emptied) and starts make; returns at once.
+  // Only kbuild_dir, work_dir, module_name and make_variables are used.
+  static Result<std::unique_ptr<EarlyModuleLink>> start(const ModuleRequest& request);
+  // Writes the glue and the klp object, opens the gate, waits for make, then converts and signs as
+  // build_module() does (which it runs instead when the early make failed).
+  Result<ModuleResult> finish(const KlpObject& klp, const ModuleRequest& request);
+  // Not finished: the gate is closed, make fails at it and is waited for.
+  ~EarlyModuleLink();
+  EarlyModuleLink(const EarlyModuleLink&) = delete;
+  EarlyModuleLink& operator=(const EarlyModuleLink&) = delete;
+
+  bool fell_back() const { return fell_back_; }  // finish() had to link the usual way
+  std::string fallback_reason() const { return fallback_reason_; }
+
+ private:
+  EarlyModuleLink() = default;
+  void close_gate();
+  void wait();
+  int gate_write_ = -1, gate_read_ = -1;
+  std::thread make_;
+  std::optional<Result<proc::Outcome>> made_;
+  std::chrono::steady_clock::time_point started_;
+  bool fell_back_ = false;
+  std::string fallback_reason_;
+};
 
 // The signing step of build_module() on its own (request.sign_key/sign_cert; nothing to do without them): `build`
 // links the module while verify runs and signs it only once verify has passed.

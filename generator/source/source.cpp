@@ -332,14 +332,14 @@ Result<SourceTree> open_tarball(const fs::path& tarball, const LocateOptions& op
                                        "--wildcards", "--no-wildcards-match-slash", "-f"};
   tar_argv.push_back(comp == Compression::none ? tarball.string() : "-");
   for (const char* pattern : {"drivers/iommu", "*/drivers/iommu", "Makefile", "*/Makefile"}) tar_argv.push_back(pattern);
-  proc::Command tar_cmd{tar_argv, {}, {{"LC_ALL", "C"}}, {}};
+  proc::Command tar_cmd{tar_argv, {}, {{"LC_ALL", "C"}}, {}, {}};
 
   std::vector<proc::Command> pipeline;
   std::string decompressor_package;
   if (comp != Compression::none) {
     RR_ASSIGN(Decompressor d, decompressor_for(comp, tarball));
     decompressor_package = d.package;
-    pipeline.push_back(proc::Command{d.argv, {}, {{"LC_ALL", "C"}}, {}});
+    pipeline.push_back(proc::Command{d.argv, {}, {{"LC_ALL", "C"}}, {}, {}});
   }
   pipeline.push_back(tar_cmd);
   auto ran = proc::run_pipeline(pipeline);

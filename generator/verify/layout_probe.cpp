@@ -212,7 +212,7 @@ Status run_probe(std::vector<StructLayout>& layouts, const ProbeCompiler& c) {
   // read the compiled values and name the mismatch.
   if (std::all_of(layouts.begin(), layouts.end(), [](const StructLayout& l) { return l.defined_in_source && l.problem.empty(); })) {
     RR_CHECK(write_file_text(src, probe_assertions(source, layouts)));
-    auto fast = proc::run({{"sh", "-c", cmd + " -fsyntax-only"}, cwd, {}, {}});
+    auto fast = proc::run({{"sh", "-c", cmd + " -fsyntax-only"}, cwd, {}, {}, {}});
     if (fast && fast->ok()) {
       for (auto& l : layouts) {
         l.compiled_size = l.btf_size;
@@ -224,7 +224,7 @@ Status run_probe(std::vector<StructLayout>& layouts, const ProbeCompiler& c) {
   for (int attempt = 0;; ++attempt) {
     RR_CHECK(write_file_text(src, probe_source(source, probed())));
     // The command is the one kbuild recorded and ran through its shell; it is run the same way.
-    RR_ASSIGN(proc::Outcome r, proc::run({{"sh", "-c", cmd}, cwd, {}, {}}));
+    RR_ASSIGN(proc::Outcome r, proc::run({{"sh", "-c", cmd}, cwd, {}, {}, {}}));
     if (r.ok()) break;
     // Members or structs the source does not have: layout mismatches to report; then probe the rest.
     static const std::regex no_member(R"((?:‘|')struct (\w+)(?:’|') has no member named (?:‘|')(\w+)(?:’|'))");

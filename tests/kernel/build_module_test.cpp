@@ -53,6 +53,9 @@ TEST_F(BuildModule, ReplacesExactlyTheTwoDriverFunctionsOnDebian61) {
   for (const auto& f : (*j)["verify"]["functions"].as_array()) compared.insert(f["name"].as_string());
   for (const auto& name : replaced) EXPECT_TRUE(compared.count(name)) << name << " not verified: " << r.output;
   EXPECT_GT((*j)["conversion"]["klp_relocations"].as_uint(), 0u);
+  // kbuild's module make started alongside the compiles and waited at its gate (klp/module.h): no fallback.
+  EXPECT_TRUE((*j)["module_link"]["early"].as_bool()) << r.output;
+  EXPECT_TRUE((*j)["module_link"]["fallback"].is_null()) << r.output;
   // ORC, mcount and return-thunk entries travel with the functions: without ORC the patch transition stalls.
   for (const char* s : {".orc_unwind_ip", ".orc_unwind", "__mcount_loc", ".return_sites"})
     EXPECT_GT((*j)["klp"]["special_entries"][s].as_uint(), 0u) << s;

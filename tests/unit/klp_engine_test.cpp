@@ -320,6 +320,99 @@ TEST(KlpConvert, MovesLivepatchRelocationsAndMarksSymbols) {
     }
 }
 
+// kbuild's module link started before the plan (klp/module.h, EarlyModuleLink), through a stand-in kbuild that
+// reads our Kbuild file as kbuild does ($(obj) = M) and "links" by `ld -r` of the klp object.
+namespace {
+
+void fake_module_kbuild(const fs::path& dir) {
+  fs::create_directories(dir);
+  std::string mk =
+      "obj := $(M)\n"
+      "include $(M)/Kbuild\n"
+      "modules: $(obj)/livepatch_code.o\n"
+      "\t@echo make >> $(M)/../make.log\n"
+      "\t@if grep -q relax_rmrr_gate $(M)/Kbuild; then echo gated >> $(M)/../make.log; fi\n"
+      "\t@if [ -n \"$(FAIL_GATED)\" ] && grep -q relax_rmrr_gate $(M)/Kbuild; then echo 'early make broken' >&2; exit 2; fi\n"
+      "\t@test -f $(M)/klp_glue.c\n"
+      "\t@ld -r -o $(M)/relax_rmrr.ko $(M)/livepatch_code.o\n";
+  ASSERT_TRUE(write_file_text(dir / "Makefile", mk).ok());
+}
+
+Result<klp::KlpObject> small_klp_object(const test::TempDir& dir) {
+  std::string patched = kBase;
+  patched.replace(patched.find("return (d->class_code >> 8) == 0x0c03;"), 38, "return 1;");
+  auto b = compile(dir, "b", patched);
+  return klp::build_klp_object(b, {{"attach"}, "vmlinux", "new_"},
+                               fake_kernel({"attach", "helper", "shared_state", "printk", "counter"}, {"printk"}), no_special_sections());
+}
+
+size_t log_lines(const fs::path& log, std::string_view word) {
+  auto text = read_file_text(log);
+  size_t n = 0;
+  if (text)
+    for (const auto& l : split_lines(*text)) n += l == word;
+  return n;
+}
+
+}  // namespace
+
+TEST(EarlyModuleLink, MakeWaitsAtTheGateUntilTheObjectIsWritten) {
+  test::TempDir dir;
+  fake_module_kbuild(dir.path() / "kbuild");
+  auto k = small_klp_object(dir);
+  ASSERT_TRUE(k.ok()) << k.error().message;
+  klp::ModuleRequest r;
+  r.kbuild_dir = dir.path() / "kbuild";
+  r.work_dir = dir.path() / "module";
+  auto link = klp::EarlyModuleLink::start(r);
+  ASSERT_TRUE(link.ok()) << link.error().message;
+  // make is running but cannot have gone past the gate: nothing to link exists yet.
+  EXPECT_FALSE(fs::exists(r.work_dir / "relax_rmrr.ko"));
+  auto built = (*link)->finish(*k, r);
+  ASSERT_TRUE(built.ok()) << built.error().message;
+  EXPECT_FALSE((*link)->fell_back()) << (*link)->fallback_reason();
+  EXPECT_EQ(log_lines(dir.path() / "make.log", "gated"), 1u);
+  EXPECT_EQ(log_lines(dir.path() / "make.log", "make"), 1u) << "one make run: the gated one";
+  EXPECT_EQ(built->conversion.klp_sections, 1u);
+  EXPECT_TRUE(fs::exists(r.work_dir / "klp_glue.c"));
+}
+
+TEST(EarlyModuleLink, AbandonedMakeFailsAtTheGateInsteadOfHanging) {
+  test::TempDir dir;
+  fake_module_kbuild(dir.path() / "kbuild");
+  klp::ModuleRequest r;
+  r.kbuild_dir = dir.path() / "kbuild";
+  r.work_dir = dir.path() / "module";
+  {
+    auto link = klp::EarlyModuleLink::start(r);
+    ASSERT_TRUE(link.ok()) << link.error().message;
+  }  // destroyed without finish(): the gate reads end-of-file, make fails, the destructor returns
+  EXPECT_EQ(log_lines(dir.path() / "make.log", "make"), 0u) << "make must not have linked anything";
+  EXPECT_FALSE(fs::exists(r.work_dir / "relax_rmrr.ko"));
+}
+
+TEST(EarlyModuleLink, AFailingEarlyMakeFallsBackToTheUsualLink) {
+  test::TempDir dir;
+  fake_module_kbuild(dir.path() / "kbuild");
+  auto k = small_klp_object(dir);
+  ASSERT_TRUE(k.ok()) << k.error().message;
+  klp::ModuleRequest r;
+  r.kbuild_dir = dir.path() / "kbuild";
+  r.work_dir = dir.path() / "module";
+  r.make_variables = {"FAIL_GATED=1"};
+  auto link = klp::EarlyModuleLink::start(r);
+  ASSERT_TRUE(link.ok()) << link.error().message;
+  auto built = (*link)->finish(*k, r);
+  ASSERT_TRUE(built.ok()) << built.error().message;
+  EXPECT_TRUE((*link)->fell_back());
+  EXPECT_NE((*link)->fallback_reason().find("early make broken"), std::string::npos) << (*link)->fallback_reason();
+  EXPECT_EQ(log_lines(dir.path() / "make.log", "make"), 2u) << "the gated make, then the usual one";
+  EXPECT_TRUE(fs::exists(built->ko));
+  auto kbuild = read_file_text(r.work_dir / "Kbuild");
+  ASSERT_TRUE(kbuild.ok());
+  EXPECT_EQ(kbuild->find("relax_rmrr_gate"), std::string::npos) << "the usual link has no gate";
+}
+
 TEST(KlpConvert, RejectsNonElfInput) {
   test::TempDir dir;
   ASSERT_TRUE(write_file_text(dir.path() / "bad.ko", "not an elf").ok());
@@ -348,8 +441,8 @@ TEST(KlpGlue, RendersOneKlpFuncPerReplacement) {
 
 TEST(Templates, UnknownPlaceholdersAndUnusedValuesAreErrors) {
   EXPECT_FALSE(klp::render("Kbuild.in", {{"MODULE_NAME", "x"}}).ok());
-  EXPECT_FALSE(klp::render("Kbuild.in", {{"MODULE_NAME", "x"}, {"PATCH_OBJECT", "y"}, {"EXTRA", "z"}}).ok());
-  auto ok = klp::render("Kbuild.in", {{"MODULE_NAME", "x"}, {"PATCH_OBJECT", "y.o"}});
+  EXPECT_FALSE(klp::render("Kbuild.in", {{"MODULE_NAME", "x"}, {"PATCH_OBJECT", "y"}, {"GATE", ""}, {"EXTRA", "z"}}).ok());
+  auto ok = klp::render("Kbuild.in", {{"MODULE_NAME", "x"}, {"PATCH_OBJECT", "y.o"}, {"GATE", ""}});
   ASSERT_TRUE(ok.ok());
   EXPECT_NE(ok->find("x-y := klp_glue.o y.o"), std::string::npos) << *ok;
   EXPECT_FALSE(klp::template_text("no-such-template").ok());
