@@ -78,6 +78,21 @@ class Debian61 : public ::testing::Test {
   }
   // The shared cache, as the product uses it: the first run extracts, later runs hit.
   source::LocateOptions locate_options() const { return source::LocateOptions{source::default_cache_dir()}; }
+  // The 6.1 driver from the tarball, and the relax transform of it.
+  struct Driver {
+    source::SourceTree tree;
+    std::string text;
+    source::Transform transform;
+  };
+  void load_driver(Driver& d) {
+    auto t = source::locate(in_.tarball, locate_options());
+    ASSERT_TRUE(t.ok()) << t.error().message;
+    auto text = read_file_text(t->iommu_c);
+    ASSERT_TRUE(text.ok());
+    auto tr = source::relax_transform(*text, t->iommu_c_relative);
+    ASSERT_TRUE(tr.ok()) << tr.error().message;
+    d = Driver{std::move(*t), std::move(*text), std::move(*tr)};
+  }
   Inputs in_;
 };
 
@@ -99,21 +114,17 @@ TEST_F(Debian61, SourceTarballLocatesTheIntelDriver) {
 }
 
 TEST_F(Debian61, TransformAndPatchAgreeOnTheRealDriver) {
-  auto t = source::locate(in_.tarball, locate_options());
-  ASSERT_TRUE(t.ok()) << t.error().message;
-  auto text = read_file_text(t->iommu_c);
-  ASSERT_TRUE(text.ok());
-  auto tr = source::relax_transform(*text, t->iommu_c_relative);
-  ASSERT_TRUE(tr.ok()) << tr.error().message;
-  ASSERT_EQ(tr->edits.size(), 1u);
-  EXPECT_NE(tr->edits[0].old_text.find("IS_USB_DEVICE(pdev) || IS_GFX_DEVICE(pdev)"), std::string::npos);
-  auto patched = source::apply_edits(*text, tr->edits);
+  Driver drv;
+  ASSERT_NO_FATAL_FAILURE(load_driver(drv));
+  ASSERT_EQ(drv.transform.edits.size(), 1u);
+  EXPECT_NE(drv.transform.edits[0].old_text.find("IS_USB_DEVICE(pdev) || IS_GFX_DEVICE(pdev)"), std::string::npos);
+  auto patched = source::apply_edits(drv.text, drv.transform.edits);
   ASSERT_TRUE(patched.ok());
-  auto diff = source::unified_diff(*text, tr->edits, t->iommu_c_relative);
+  auto diff = source::unified_diff(drv.text, drv.transform.edits, drv.tree.iommu_c_relative);
   ASSERT_TRUE(diff.ok());
   test::TempDir d;
   fs::create_directories(d.path() / "drivers/iommu/intel");
-  fs::copy_file(t->iommu_c, d.path() / "drivers/iommu/intel/iommu.c");
+  fs::copy_file(drv.tree.iommu_c, d.path() / "drivers/iommu/intel/iommu.c");
   ASSERT_TRUE(write_file_text(d.path() / "relax.patch", *diff).ok());
   auto r = test::run_command(fmt::format("cd {} && patch -p1 -F0 < relax.patch", d.path().string()));
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -121,18 +132,14 @@ TEST_F(Debian61, TransformAndPatchAgreeOnTheRealDriver) {
 }
 
 TEST_F(Debian61, OriginalAndPatchedCompileAndDifferWhereExpected) {
-  auto t = source::locate(in_.tarball, locate_options());
-  ASSERT_TRUE(t.ok()) << t.error().message;
-  auto text = read_file_text(t->iommu_c);
-  ASSERT_TRUE(text.ok());
-  auto tr = source::relax_transform(*text, t->iommu_c_relative);
-  ASSERT_TRUE(tr.ok()) << tr.error().message;
+  Driver drv;
+  ASSERT_NO_FATAL_FAILURE(load_driver(drv));
 
   test::TempDir work;
   build::CompileOptions o;
   o.kbuild = in_.kbuild;
   o.work_dir = work.path();
-  auto r = build::compile_source(*t, *tr, o);
+  auto r = build::compile_source(drv.tree, drv.transform, o);
   ASSERT_TRUE(r.ok()) << r.error().message << "\nhint: " << r.error().hint;
   fmt::print(stderr, "compiled both in {:.1f}s wall (original {:.1f}s, patched {:.1f}s), CC={}\n", r->seconds,
              r->original.seconds, r->patched.seconds, r->cc.empty() ? "(kbuild default)" : r->cc);
@@ -191,25 +198,21 @@ TEST_F(Debian61, ModuleObjectOptionCompilesToo) {
 // kbuild's command remembered (build/command_cache.h): the second compile runs it without make and gives the same
 // bytes make gives, in the same directory (the objects record their paths in DWARF, so only there).
 TEST_F(Debian61, RecordedCommandGivesTheObjectMakeGives) {
-  auto t = source::locate(in_.tarball, locate_options());
-  ASSERT_TRUE(t.ok()) << t.error().message;
-  auto text = read_file_text(t->iommu_c);
-  ASSERT_TRUE(text.ok());
-  auto tr = source::relax_transform(*text, t->iommu_c_relative);
-  ASSERT_TRUE(tr.ok()) << tr.error().message;
+  Driver drv;
+  ASSERT_NO_FATAL_FAILURE(load_driver(drv));
   test::TempDir work, cache;
   build::CompileOptions o;
   o.kbuild = in_.kbuild;
   o.work_dir = work.path();
   o.command_cache_dir = cache.path();
-  auto by_make = build::compile_source(*t, *tr, o);
+  auto by_make = build::compile_source(drv.tree, drv.transform, o);
   ASSERT_TRUE(by_make.ok()) << by_make.error().message << "\nhint: " << by_make.error().hint;
   ASSERT_FALSE(by_make->original.replayed);
   auto made_original = read_file_bytes(by_make->original.object);
   auto made_patched = read_file_bytes(by_make->patched.object);
   ASSERT_TRUE(made_original.ok() && made_patched.ok());
 
-  auto replayed = build::compile_source(*t, *tr, o);
+  auto replayed = build::compile_source(drv.tree, drv.transform, o);
   ASSERT_TRUE(replayed.ok()) << replayed.error().message;
   EXPECT_TRUE(replayed->original.replayed);
   EXPECT_TRUE(replayed->patched.replayed);
