@@ -4,6 +4,7 @@
 #include "common/file.h"
 #include "common/subprocess.h"
 
+#include <array>
 #include <chrono>
 #include <optional>
 #include <thread>
@@ -110,7 +111,22 @@ Result<KbuildCommand> parse_cmd_file(std::string_view text, std::string_view wha
   return make_error(ExitCode::bad_input, "{}: no cmd_/savedcmd_ line (is it a kbuild .cmd file?)", what);
 }
 
-Result<CompiledObject> compile_variant(const CompileOptions& o, std::string_view variant, std::string_view source_text) {
+namespace {
+
+// A make above us (ninja, a jobserver) must not leak its flags into kbuild.
+std::vector<std::pair<std::string, std::optional<std::string>>> kbuild_env() {
+  return {{"MAKEFLAGS", std::nullopt},     {"MFLAGS", std::nullopt},        {"MAKELEVEL", std::nullopt},
+          {"MAKEOVERRIDES", std::nullopt}, {"KBUILD_EXTMOD", std::nullopt}, {"LC_ALL", "C"}};
+}
+
+// One variant on its way through kbuild: its files written, the make that builds it alone, its cache key.
+struct VariantJob {
+  CompiledObject out;
+  std::string object_name;  // "iommu.o"
+  std::string cache_key;    // empty: no command cache
+};
+
+Result<VariantJob> prepare_variant(const CompileOptions& o, std::string_view variant, std::string_view source_text) {
   if (o.source_relative.empty() || o.work_dir.empty())
     return make_error(ExitCode::bad_input, "internal error: compile_variant needs source_relative and work_dir");
   std::error_code ec;
@@ -118,15 +134,17 @@ Result<CompiledObject> compile_variant(const CompileOptions& o, std::string_view
     return Error{fmt::format("{} is not a kernel build tree (no Makefile)", o.kbuild.string()), ExitCode::missing,
                  "install the headers of the target kernel: apt-get install linux-headers-$(uname -r)"};
 
-  CompiledObject out;
+  VariantJob job;
+  CompiledObject& out = job.out;
   out.variant = std::string(variant);
   out.directory = fs::absolute(o.work_dir) / variant;
   fs::path rel(o.source_relative);
   std::string stem = rel.stem().string();        // "iommu" / "intel-iommu": KBUILD_MODNAME as in-tree
   std::string in_tree_dir = rel.parent_path().string() + "/";
+  job.object_name = stem + ".o";
   out.source = out.directory / rel.filename();
-  out.object = out.directory / (stem + ".o");
-  out.cmd_file = out.directory / ("." + stem + ".o.cmd");
+  out.object = out.directory / job.object_name;
+  out.cmd_file = out.directory / ("." + job.object_name + ".cmd");
 
   for (const auto& p : {out.directory.string(), in_tree_dir})
     if (!make_safe(p)) return make_error(ExitCode::bad_input, "path {} contains characters make cannot take (spaces, $, #, :, quotes)", p);
@@ -145,9 +163,10 @@ Result<CompiledObject> compile_variant(const CompileOptions& o, std::string_view
   for (const auto& f : o.extra_cflags) ccflags += " " + f;
   std::string kbuild_file = fmt::format(
       "# Written by relax-rmrr: {} of {}, compiled {}\n"
-      "obj-{} := {}.o\n"
+      "obj-{} := {}\n"
       "ccflags-y :={}\n",
-      variant, o.source_relative, o.as_module ? "as a module object" : "like the built-in driver", o.as_module ? "m" : "y", stem, ccflags);
+      variant, o.source_relative, o.as_module ? "as a module object" : "like the built-in driver", o.as_module ? "m" : "y", job.object_name,
+      ccflags);
   RR_CHECK(write_file_text(out.directory / "Kbuild", kbuild_file));
   RR_CHECK(write_file_text(out.source, source_text));
 
@@ -161,44 +180,59 @@ Result<CompiledObject> compile_variant(const CompileOptions& o, std::string_view
   }
   out.make_argv = {"make", "-C", fs::absolute(o.kbuild).string(), "M=" + out.directory.string()};
   if (!cc.empty() && cc != "-" && cc != "gcc") out.make_argv.push_back("CC=" + cc);
-  out.make_argv.push_back(stem + ".o");
+  out.make_argv.push_back(job.object_name);
 
-  // A make above us (ninja, a jobserver) must not leak its flags into kbuild.
-  const std::vector<std::pair<std::string, std::optional<std::string>>> env = {
-      {"MAKEFLAGS", std::nullopt}, {"MFLAGS", std::nullopt},        {"MAKELEVEL", std::nullopt},
-      {"MAKEOVERRIDES", std::nullopt}, {"KBUILD_EXTMOD", std::nullopt}, {"LC_ALL", "C"}};
-
-  // kbuild's command for this object, remembered from an earlier make (build/command_cache.h): run it directly.
-  std::string cache_key;
   if (!o.command_cache_dir.empty()) {
     std::string key_kbuild_file = kbuild_file;
     for (size_t at; (at = key_kbuild_file.find(out.directory.string())) != std::string::npos;)
       key_kbuild_file.replace(at, out.directory.string().size(), kVariantDirPlaceholder);
-    cache_key = command_key({o.kbuild, cc, key_kbuild_file, stem + ".o"});
-    if (auto templ = lookup_command(o.command_cache_dir, cache_key)) {
-      std::string full = from_template(*templ, out.directory);
-      auto ran = proc::run({{"/bin/sh", "-c", full}, fs::absolute(o.kbuild), env, {}, {}});
-      if (ran && ran->ok() && fs::is_regular_file(out.object, ec)) {
-        out.seconds = ran->seconds;
-        out.make_output = ran->out + ran->err;
-        out.kbuild_command = full;
-        out.compiler_command = before_first_separator(full);
-        out.replayed = true;
-        // As kbuild would have left it, for --keep-tmp and anything that reads the directory.
-        RR_CHECK(write_file_text(out.cmd_file, fmt::format("cmd_{} := {}\n", out.object.string(), full)));
-        return out;
-      }
-      // Whatever failed (a changed tree the key missed, a compile error): make runs it again, diagnoses it,
-      // and records the command anew.
-      forget_command(o.command_cache_dir, cache_key);
-      fs::remove(out.object, ec);
-    }
+    job.cache_key = command_key({o.kbuild, cc, key_kbuild_file, job.object_name});
   }
+  return job;
+}
 
-  proc::Command cmd;
-  cmd.argv = out.make_argv;
-  cmd.env = env;
-  auto ran = proc::run(cmd);
+// kbuild's command for this object, remembered from an earlier make (build/command_cache.h), run directly.
+// false: no command remembered, or it failed (then it is forgotten: make runs, diagnoses and records anew).
+bool run_recorded(const CompileOptions& o, VariantJob& job) {
+  if (job.cache_key.empty()) return false;
+  auto templ = lookup_command(o.command_cache_dir, job.cache_key);
+  if (!templ) return false;
+  CompiledObject& out = job.out;
+  std::string full = from_template(*templ, out.directory);
+  std::error_code ec;
+  auto ran = proc::run({{"/bin/sh", "-c", full}, fs::absolute(o.kbuild), kbuild_env(), {}, {}});
+  if (ran && ran->ok() && fs::is_regular_file(out.object, ec) &&
+      // As kbuild would have left it, for --keep-tmp and anything that reads the directory.
+      write_file_text(out.cmd_file, fmt::format("cmd_{} := {}\n", out.object.string(), full))) {
+    out.seconds = ran->seconds;
+    out.make_output = ran->out + ran->err;
+    out.kbuild_command = full;
+    out.compiler_command = before_first_separator(full);
+    out.replayed = true;
+    return true;
+  }
+  forget_command(o.command_cache_dir, job.cache_key);
+  fs::remove(out.object, ec);
+  return false;
+}
+
+// After a make that built the object: kbuild's recorded command read (and remembered for later builds).
+Result<CompiledObject> read_made(const CompileOptions& o, VariantJob& job) {
+  CompiledObject& out = job.out;
+  RR_ASSIGN(std::string cmd_text, read_file_text(out.cmd_file, 16u << 20));
+  RR_ASSIGN(KbuildCommand k, parse_cmd_file(cmd_text, out.cmd_file.string()));
+  out.compiler_command = k.compiler;
+  out.kbuild_command = k.full;
+  if (!job.cache_key.empty())
+    if (auto templ = to_template(unescape_make(k.full), out.directory, fs::absolute(o.work_dir)))
+      (void)remember_command(o.command_cache_dir, job.cache_key, *templ);  // best effort: a cache that cannot be written only costs time
+  return out;
+}
+
+// The variant alone through make; a failure is diagnosed from make's output.
+Result<CompiledObject> make_variant(const CompileOptions& o, VariantJob& job) {
+  CompiledObject& out = job.out;
+  auto ran = proc::run({out.make_argv, {}, kbuild_env(), {}, {}});
   if (!ran) {
     Error e = ran.error();
     if (e.code == ExitCode::missing) e.hint = "apt-get install make";
@@ -206,20 +240,49 @@ Result<CompiledObject> compile_variant(const CompileOptions& o, std::string_view
   }
   out.seconds = ran->seconds;
   out.make_output = ran->out + ran->err;
+  std::error_code ec;
   if (!ran->ok() || !fs::is_regular_file(out.object, ec)) {
     auto [code, hint] = diagnose_failure(out.make_output, o.kbuild);
-    return Error{fmt::format("compiling the {} {} failed ({}):\n{}", variant, o.source_relative, ran->describe_end(),
+    return Error{fmt::format("compiling the {} {} failed ({}):\n{}", out.variant, o.source_relative, ran->describe_end(),
                              proc::last_lines(out.make_output, 15)),
                  code, std::move(hint)};
   }
-  RR_ASSIGN(std::string cmd_text, read_file_text(out.cmd_file, 16u << 20));
-  RR_ASSIGN(KbuildCommand k, parse_cmd_file(cmd_text, out.cmd_file.string()));
-  out.compiler_command = k.compiler;
-  out.kbuild_command = k.full;
-  if (!cache_key.empty())
-    if (auto templ = to_template(unescape_make(k.full), out.directory, o.work_dir.empty() ? fs::path() : fs::absolute(o.work_dir)))
-      (void)remember_command(o.command_cache_dir, cache_key, *templ);  // best effort: a cache that cannot be written only costs time
-  return out;
+  return read_made(o, job);
+}
+
+// Both variants in ONE make (`make M=<work> -j2 original/iommu.o patched/iommu.o`): kbuild's start-up is paid
+// once, not twice (issue 9). nullopt for a variant this make did not build: make_variant() then runs it alone,
+// so a compile error is reported exactly as before.
+std::array<std::optional<Result<CompiledObject>>, 2> make_both(const CompileOptions& o, std::array<VariantJob*, 2> jobs) {
+  std::array<std::optional<Result<CompiledObject>>, 2> made;
+  fs::path work = fs::absolute(o.work_dir);
+  std::vector<std::string> argv = {"make", "-C", fs::absolute(o.kbuild).string(), "M=" + work.string(), "-j2"};
+  for (const auto& a : jobs[0]->out.make_argv)
+    if (starts_with(a, "CC=")) argv.push_back(a);
+  for (VariantJob* j : jobs) argv.push_back(j->out.variant + "/" + j->object_name);
+  if (!write_file_text(work / "Kbuild", fmt::format("# Written by relax-rmrr: both variants, one make\nobj-y += {}/ {}/\n",
+                                                     jobs[0]->out.variant, jobs[1]->out.variant)))
+    return made;
+  auto ran = proc::run({argv, {}, kbuild_env(), {}, {}});
+  if (!ran) return made;
+  std::error_code ec;
+  for (size_t i = 0; i < 2; ++i) {
+    VariantJob& j = *jobs[i];
+    if (!fs::is_regular_file(j.out.object, ec) || !fs::is_regular_file(j.out.cmd_file, ec)) continue;
+    j.out.make_argv = argv;
+    j.out.seconds = ran->seconds;
+    j.out.make_output = ran->out + ran->err;
+    made[i].emplace(read_made(o, j));
+  }
+  return made;
+}
+
+}  // namespace
+
+Result<CompiledObject> compile_variant(const CompileOptions& o, std::string_view variant, std::string_view source_text) {
+  RR_ASSIGN(VariantJob job, prepare_variant(o, variant, source_text));
+  if (run_recorded(o, job)) return std::move(job.out);
+  return make_variant(o, job);
 }
 
 Result<CompileResult> compile_pair(const CompileOptions& o, std::string_view original_text, std::string_view patched_text) {
@@ -235,20 +298,32 @@ Result<CompileResult> compile_pair(const CompileOptions& o, std::string_view ori
   }
   r.cc = (opts.cc == "-" || opts.cc == "gcc") ? "" : opts.cc;
 
-  std::optional<Result<CompiledObject>> patched;
-  std::thread worker;
-  if (opts.parallel)
-    worker = std::thread([&] { patched.emplace(compile_variant(opts, "patched", patched_text)); });
-  auto original = compile_variant(opts, "original", original_text);
-  if (opts.parallel)
-    worker.join();
-  else
-    patched.emplace(compile_variant(opts, "patched", patched_text));
+  RR_ASSIGN(VariantJob original, prepare_variant(opts, "original", original_text));
+  RR_ASSIGN(VariantJob patched, prepare_variant(opts, "patched", patched_text));
+  std::array<VariantJob*, 2> jobs = {&original, &patched};
+  std::array<std::optional<Result<CompiledObject>>, 2> done;
+  // Each step runs the two variants side by side (unless options.parallel is false).
+  auto each = [&](auto&& step) {
+    if (!opts.parallel) {
+      for (size_t i = 0; i < 2; ++i) step(i);
+      return;
+    }
+    std::thread second([&] { step(1); });
+    step(0);
+    second.join();
+  };
+  each([&](size_t i) {
+    if (run_recorded(opts, *jobs[i])) done[i].emplace(std::move(jobs[i]->out));
+  });
+  if (opts.parallel && !done[0] && !done[1]) done = make_both(opts, jobs);
+  each([&](size_t i) {
+    if (!done[i]) done[i].emplace(make_variant(opts, *jobs[i]));
+  });
 
-  if (!original) return original.error();
-  if (!patched->ok()) return patched->error();
-  r.original = std::move(original).value();
-  r.patched = std::move(*patched).value();
+  if (!*done[0]) return done[0]->error();
+  if (!*done[1]) return done[1]->error();
+  r.original = std::move(*done[0]).value();
+  r.patched = std::move(*done[1]).value();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }

@@ -149,6 +149,9 @@ TEST_F(Debian61, OriginalAndPatchedCompileAndDifferWhereExpected) {
   EXPECT_NE(r->original.compiler_command.find("-ffunction-sections"), std::string::npos) << r->original.compiler_command;
   EXPECT_NE(r->original.compiler_command.find(" -c -o " + r->original.object.string()), std::string::npos) << r->original.compiler_command;
   EXPECT_EQ(r->original.compiler_command.find("-DMODULE"), std::string::npos) << "compiled like the built-in driver";
+  // Both variants went through ONE make (kbuild's start-up once), each in its own directory.
+  EXPECT_EQ(r->original.make_argv.back(), "patched/iommu.o") << proc::quote_argv(r->original.make_argv);
+  EXPECT_NE(r->patched.compiler_command.find(" -c -o " + r->patched.object.string()), std::string::npos) << r->patched.compiler_command;
   if (!r->compiler.version_text.empty()) {
     ASSERT_TRUE(r->compiler.found) << r->compiler.version_text;
     EXPECT_TRUE(starts_with(r->original.compiler_command, r->compiler.program + " ")) << r->original.compiler_command;
