@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <sys/stat.h>
 #include <unistd.h>
 
 extern char** environ;
@@ -139,8 +140,17 @@ std::string from_template(std::string_view templ, const fs::path& variant_dir) {
   return replace_all(templ, kVariantDirPlaceholder, variant_dir.string());
 }
 
+namespace {
+// An entry is a shell command relax-rmrr runs (often as root): trusted only when this user owns it and its
+// directory and nobody else can write either (a cache under a shared /tmp must not run another user's command).
+bool only_ours(const fs::path& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 && st.st_uid == ::geteuid() && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+}  // namespace
+
 std::optional<std::string> lookup_command(const fs::path& dir, const std::string& key) {
-  if (dir.empty()) return std::nullopt;
+  if (dir.empty() || !only_ours(dir) || !only_ours(dir / key)) return std::nullopt;
   auto text = read_file_text(dir / key, 1u << 20);
   if (!text || !starts_with(*text, kEntryHeader)) return std::nullopt;
   std::string templ = trim(std::string_view(*text).substr(kEntryHeader.size()));

@@ -42,8 +42,9 @@ std::optional<std::string> to_template(std::string_view command, const std::file
                                        const std::filesystem::path& work_dir);
 std::string from_template(std::string_view templ, const std::filesystem::path& variant_dir);
 
-// The cache: one file per key in `dir`. lookup() is nullopt on a miss or an unreadable entry; remember() writes
-// atomically (a concurrent build sees the old entry or the new one); forget() drops an entry that failed.
+// The cache: one file per key in `dir`. lookup() is nullopt on a miss, an unreadable entry, or one (or a
+// directory) that another user owns or can write; remember() writes atomically (a concurrent build sees the old
+// entry or the new one); forget() drops an entry that failed.
 std::optional<std::string> lookup_command(const std::filesystem::path& dir, const std::string& key);
 Status remember_command(const std::filesystem::path& dir, const std::string& key, std::string_view templ);
 void forget_command(const std::filesystem::path& dir, const std::string& key);

@@ -359,6 +359,27 @@ TEST(CommandCache, ARecordedCommandThatFailsFallsBackToMakeAndIsRecordedAgain) {
   EXPECT_EQ(make_runs(d.path() / "kbuild"), 4u);
 }
 
+// A command someone else could have written is not run: the entry (or its directory) writable by others.
+TEST(CommandCache, EntriesOthersCanWriteAreNotRun) {
+  test::TempDir d;
+  replayable_kbuild(d.path() / "kbuild");
+  ASSERT_TRUE(build::compile_pair(cached_options(d, "w1"), "a\n", "b\n").ok());
+  for (const auto& e : fs::directory_iterator(d.path() / "cache"))
+    fs::permissions(e.path(), fs::perms::group_write | fs::perms::others_write, fs::perm_options::add);
+  auto r = build::compile_pair(cached_options(d, "w2"), "a\n", "b\n");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_FALSE(r->original.replayed);
+  EXPECT_EQ(make_runs(d.path() / "kbuild"), 4u);
+  // make recorded them again, as this user's own files: trusted again, unless the directory is writable by all.
+  r = build::compile_pair(cached_options(d, "w3"), "a\n", "b\n");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->original.replayed);
+  fs::permissions(d.path() / "cache", fs::perms::others_write, fs::perm_options::add);
+  r = build::compile_pair(cached_options(d, "w4"), "a\n", "b\n");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->original.replayed);
+}
+
 // A compile error is diagnosed as before when the command was remembered: the recorded command fails, make runs
 // it again and its output is what the user sees.
 TEST(CommandCache, ACompileErrorIsStillDiagnosedByMake) {
