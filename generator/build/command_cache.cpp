@@ -17,7 +17,8 @@ namespace rr::build {
 
 namespace {
 
-constexpr std::string_view kEntryHeader = "# relax-rmrr kbuild command, v1\n";
+constexpr std::string_view kEntryHeader = "# relax-rmrr kbuild command, v2\n";
+constexpr std::string_view kDirNames[] = {"kbuild", "variant", "work"};
 
 // kbuild's files that shape a compile command, relative to the kbuild tree and to every directory whose
 // Makefile it includes (Debian: the per-flavour tree includes ../linux-headers-R-common/Makefile).
@@ -127,13 +128,22 @@ std::string replace_all(std::string_view text, std::string_view from, std::strin
 }
 }  // namespace
 
-std::optional<std::string> to_template(std::string_view command, const fs::path& variant_dir, const fs::path& work_dir) {
-  const std::string dir = variant_dir.string();
-  if (dir.empty() || command.find(dir) == std::string_view::npos) return std::nullopt;
-  std::string templ = replace_all(command, dir, kVariantDirPlaceholder);
+fs::path command_cwd(CommandDir dir, const fs::path& kbuild, const fs::path& variant_dir) {
+  switch (dir) {
+    case CommandDir::variant: return variant_dir;
+    case CommandDir::work: return variant_dir.parent_path();
+    case CommandDir::kbuild: break;
+  }
+  return fs::absolute(kbuild);
+}
+
+std::optional<RecordedCommand> to_template(std::string_view command, const fs::path& variant_dir, const fs::path& work_dir, CommandDir dir) {
+  const std::string d = variant_dir.string();
+  if (d.empty() || command.find(d) == std::string_view::npos) return std::nullopt;
+  std::string templ = replace_all(command, d, kVariantDirPlaceholder);
   if (!work_dir.empty() && templ.find(work_dir.string()) != std::string::npos) return std::nullopt;
   if (templ.find('\n') != std::string::npos) return std::nullopt;
-  return templ;
+  return RecordedCommand{templ, dir};
 }
 
 std::string from_template(std::string_view templ, const fs::path& variant_dir) {
@@ -149,22 +159,32 @@ bool only_ours(const fs::path& p) {
 }
 }  // namespace
 
-std::optional<std::string> lookup_command(const fs::path& dir, const std::string& key) {
+std::optional<RecordedCommand> lookup_command(const fs::path& dir, const std::string& key) {
   if (dir.empty() || !only_ours(dir) || !only_ours(dir / key)) return std::nullopt;
   auto text = read_file_text(dir / key, 1u << 20);
   if (!text || !starts_with(*text, kEntryHeader)) return std::nullopt;
-  std::string templ = trim(std::string_view(*text).substr(kEntryHeader.size()));
-  if (templ.empty() || templ.find('\n') != std::string::npos || templ.find(kVariantDirPlaceholder) == std::string::npos)
-    return std::nullopt;
-  return templ;
+  auto lines = split_lines(std::string_view(*text).substr(kEntryHeader.size()));
+  if (lines.size() < 2 || !starts_with(lines[0], "cwd ")) return std::nullopt;
+  RecordedCommand c;
+  std::string_view cwd = std::string_view(lines[0]).substr(4);
+  size_t i = 0;
+  while (i < std::size(kDirNames) && kDirNames[i] != cwd) ++i;
+  if (i == std::size(kDirNames)) return std::nullopt;
+  c.dir = static_cast<CommandDir>(i);
+  c.templ = trim(lines[1]);
+  for (size_t k = 2; k < lines.size(); ++k)
+    if (!trim(lines[k]).empty()) return std::nullopt;
+  if (c.templ.empty() || c.templ.find(kVariantDirPlaceholder) == std::string::npos) return std::nullopt;
+  return c;
 }
 
-Status remember_command(const fs::path& dir, const std::string& key, std::string_view templ) {
+Status remember_command(const fs::path& dir, const std::string& key, const RecordedCommand& command) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return make_error(ExitCode::environment, "cannot create {}: {}", dir.string(), ec.message());
   fs::path tmp = dir / fmt::format(".{}.{}", key, ::getpid());
-  RR_CHECK(write_file_text(tmp, std::string(kEntryHeader) + std::string(templ) + "\n"));
+  std::string text = fmt::format("{}cwd {}\n{}\n", kEntryHeader, kDirNames[static_cast<size_t>(command.dir)], command.templ);
+  RR_CHECK(write_file_text(tmp, text));
   fs::rename(tmp, dir / key, ec);
   if (ec) {
     fs::remove(tmp, ec);

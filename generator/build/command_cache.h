@@ -36,17 +36,27 @@ std::string command_key(const CommandKeyInputs& inputs);
 // "\#" for make.
 std::string unescape_make(std::string_view recorded);
 
+// Where a recorded command runs (build::command_paths): the kbuild tree (absolute paths, kbuild up to 6.12), or
+// the M= directory of the make that ran it (6.13+): the variant's directory, or the work directory above it.
+enum class CommandDir { kbuild, variant, work };
+std::filesystem::path command_cwd(CommandDir dir, const std::filesystem::path& kbuild, const std::filesystem::path& variant_dir);
+
+struct RecordedCommand {
+  std::string templ;  // the command, the variant directory replaced by kVariantDirPlaceholder
+  CommandDir dir = CommandDir::kbuild;
+};
+
 // `command` with every occurrence of `variant_dir` replaced by the placeholder; nullopt when the command does not
 // name the directory, or still names `work_dir` elsewhere (then it is not a function of the directory alone).
-std::optional<std::string> to_template(std::string_view command, const std::filesystem::path& variant_dir,
-                                       const std::filesystem::path& work_dir);
+std::optional<RecordedCommand> to_template(std::string_view command, const std::filesystem::path& variant_dir,
+                                           const std::filesystem::path& work_dir, CommandDir dir);
 std::string from_template(std::string_view templ, const std::filesystem::path& variant_dir);
 
 // The cache: one file per key in `dir`. lookup() is nullopt on a miss, an unreadable entry, or one (or a
 // directory) that another user owns or can write; remember() writes atomically (a concurrent build sees the old
 // entry or the new one); forget() drops an entry that failed.
-std::optional<std::string> lookup_command(const std::filesystem::path& dir, const std::string& key);
-Status remember_command(const std::filesystem::path& dir, const std::string& key, std::string_view templ);
+std::optional<RecordedCommand> lookup_command(const std::filesystem::path& dir, const std::string& key);
+Status remember_command(const std::filesystem::path& dir, const std::string& key, const RecordedCommand& command);
 void forget_command(const std::filesystem::path& dir, const std::string& key);
 
 }  // namespace rr::build

@@ -4,6 +4,7 @@
 #include "common/file.h"
 #include "common/subprocess.h"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <optional>
@@ -66,6 +67,20 @@ std::string before_first_separator(std::string_view cmd) {
 }
 
 }  // namespace
+
+std::optional<CommandPaths> command_paths(std::string_view command, const fs::path& object, const fs::path& source, const fs::path& kbuild) {
+  const auto words = split_ws(command);
+  auto names = [&](const std::string& w) { return std::find(words.begin(), words.end(), w) != words.end(); };
+  if (names(object.string()) && names(source.string())) return CommandPaths{object.string(), source.string(), kbuild};
+  // The variant's directory (its own make), or the one above it (one make for both variants).
+  for (const fs::path& dir : {object.parent_path(), object.parent_path().parent_path()}) {
+    if (dir.empty()) continue;
+    const fs::path o = object.lexically_relative(dir), c = source.lexically_relative(dir);
+    for (const std::string prefix : {"", "./"})
+      if (names(prefix + o.string()) && names(prefix + c.string())) return CommandPaths{prefix + o.string(), prefix + c.string(), dir};
+  }
+  return std::nullopt;
+}
 
 Result<TargetCompiler> target_compiler(const fs::path& kbuild) {
   TargetCompiler tc;
@@ -198,9 +213,9 @@ bool run_recorded(const CompileOptions& o, VariantJob& job) {
   auto templ = lookup_command(o.command_cache_dir, job.cache_key);
   if (!templ) return false;
   CompiledObject& out = job.out;
-  std::string full = from_template(*templ, out.directory);
+  std::string full = from_template(templ->templ, out.directory);
   std::error_code ec;
-  auto ran = proc::run({{"/bin/sh", "-c", full}, fs::absolute(o.kbuild), kbuild_env(), {}, {}});
+  auto ran = proc::run({{"/bin/sh", "-c", full}, command_cwd(templ->dir, o.kbuild, out.directory), kbuild_env(), {}, {}});
   if (ran && ran->ok() && fs::is_regular_file(out.object, ec) &&
       // As kbuild would have left it, for --keep-tmp and anything that reads the directory.
       write_file_text(out.cmd_file, fmt::format("cmd_{} := {}\n", out.object.string(), full))) {
@@ -224,8 +239,13 @@ Result<CompiledObject> read_made(const CompileOptions& o, VariantJob& job) {
   out.compiler_command = k.compiler;
   out.kbuild_command = k.full;
   if (!job.cache_key.empty())
-    if (auto templ = to_template(unescape_make(k.full), out.directory, fs::absolute(o.work_dir)))
-      (void)remember_command(o.command_cache_dir, job.cache_key, *templ);  // best effort: a cache that cannot be written only costs time
+    if (auto where = command_paths(unescape_make(k.compiler), out.object, out.source, fs::absolute(o.kbuild))) {
+      CommandDir dir = where->cwd == out.directory ? CommandDir::variant
+                       : where->cwd == out.directory.parent_path() ? CommandDir::work
+                                                                   : CommandDir::kbuild;
+      if (auto recorded = to_template(unescape_make(k.full), out.directory, fs::absolute(o.work_dir), dir))
+        (void)remember_command(o.command_cache_dir, job.cache_key, *recorded);  // best effort: a cache that cannot be written only costs time
+    }
   return out;
 }
 

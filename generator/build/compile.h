@@ -90,4 +90,15 @@ struct KbuildCommand {
 };
 Result<KbuildCommand> parse_cmd_file(std::string_view text, std::string_view what);
 
+// Where kbuild ran a recorded compiler command, and how it named the object and the source: by absolute paths,
+// run in the kbuild tree (external modules up to 6.12), or relative to the make's M= directory (6.13+): the
+// variant's own directory, or the work directory above it when both variants were made by one make. nullopt
+// when the command names neither.
+struct CommandPaths {
+  std::string object, source;  // the words as the command has them
+  std::filesystem::path cwd;   // where it must run for them to mean `object` and `source`
+};
+std::optional<CommandPaths> command_paths(std::string_view command, const std::filesystem::path& object,
+                                          const std::filesystem::path& source, const std::filesystem::path& kbuild);
+
 }  // namespace rr::build

@@ -1,6 +1,7 @@
 #include "verify/layout_probe.h"
 
 #include "analysis/btf_compat.h"
+#include "build/compile.h"
 #include "common/file.h"
 #include "common/subprocess.h"
 #include "diff/object.h"
@@ -171,17 +172,10 @@ void replace_words(std::string& cmd, const std::string& from, const std::string&
 }  // namespace
 
 Result<ProbeCommandPaths> locate_probe_paths(const std::string& command, const ProbeCompiler& c) {
-  // kbuild ran the command in the kernel tree with absolute paths for an external module (up to 6.12), or in
-  // the module's own directory with paths relative to it (later kbuild); whichever the command itself shows.
-  const std::string obj = c.object.string(), source = c.source.string();
-  if (!word_positions(command, obj).empty() && !word_positions(command, source).empty()) return ProbeCommandPaths{obj, source, c.cwd};
-  if (c.object.parent_path() == c.source.parent_path()) {
-    for (const std::string prefix : {"", "./"}) {
-      std::string o = prefix + c.object.filename().string(), s = prefix + c.source.filename().string();
-      if (!word_positions(command, o).empty() && !word_positions(command, s).empty()) return ProbeCommandPaths{o, s, c.object.parent_path()};
-    }
-  }
-  return make_error(ExitCode::failure, "layout probe: the recorded compiler command does not name {} and {}", obj, source);
+  // Absolute paths run in the kbuild tree (up to 6.12), or relative to the make's M= directory (6.13+).
+  if (auto p = build::command_paths(command, c.object, c.source, c.cwd)) return ProbeCommandPaths{p->object, p->source, p->cwd};
+  return make_error(ExitCode::failure, "layout probe: the recorded compiler command does not name {} and {}", c.object.string(),
+                    c.source.string());
 }
 
 Status run_probe(std::vector<StructLayout>& layouts, const ProbeCompiler& c) {

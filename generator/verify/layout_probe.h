@@ -53,8 +53,8 @@ struct ProbeCompiler {
 };
 
 // How the recorded command names the object and the source, and the directory it must run in for those names
-// to mean c.object and c.source: absolute paths (run in c.cwd), or names relative to the object's directory
-// (kbuild compiling an external module from its own directory). An Error when it names neither.
+// to mean c.object and c.source: absolute paths (run in c.cwd), or names relative to the make's M= directory
+// (kbuild 6.13+; build::command_paths). An Error when it names neither.
 struct ProbeCommandPaths {
   std::string object;
   std::string source;

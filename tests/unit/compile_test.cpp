@@ -248,8 +248,8 @@ void replayable_kbuild(const fs::path& dir) {
   fs::create_directories(dir / "include/config");
   // The .cmd kbuild would write, '$' escaped for make as "$$" (the recorded command writes a file named '$marker').
   ASSERT_TRUE(write_file_text(dir / "cmd.template",
-                              "cmd_@DIR@/iommu.o := echo done > @DIR@/'$$marker'; ! grep -q BROKEN @DIR@/iommu.c && "
-                              "cp @DIR@/iommu.c @DIR@/iommu.o\n")
+                              "cmd_@DIR@/iommu.o := ! grep -q BROKEN @DIR@/iommu.c && cp @DIR@/iommu.c @DIR@/iommu.o; "
+                              "echo done > @DIR@/'$$marker'\n")
                   .ok());
   std::string mk =
       "%.o:\n"
@@ -282,13 +282,50 @@ TEST(CommandCache, UnescapesWhatKbuildEscapedForMake) {
 }
 
 TEST(CommandCache, TemplateNamesTheVariantDirectoryOnly) {
-  auto t = build::to_template("gcc -Wp,-MMD,/w/x/original/.a.o.d -o /w/x/original/a.o /w/x/original/a.c", "/w/x/original", "/w/x");
+  auto t = build::to_template("gcc -Wp,-MMD,/w/x/original/.a.o.d -o /w/x/original/a.o /w/x/original/a.c", "/w/x/original", "/w/x",
+                              build::CommandDir::kbuild);
   ASSERT_TRUE(t.has_value());
-  EXPECT_EQ(*t, "gcc -Wp,-MMD,@RELAX_RMRR_VARIANT_DIR@/.a.o.d -o @RELAX_RMRR_VARIANT_DIR@/a.o @RELAX_RMRR_VARIANT_DIR@/a.c");
-  EXPECT_EQ(build::from_template(*t, "/v/patched"), "gcc -Wp,-MMD,/v/patched/.a.o.d -o /v/patched/a.o /v/patched/a.c");
+  EXPECT_EQ(t->templ, "gcc -Wp,-MMD,@RELAX_RMRR_VARIANT_DIR@/.a.o.d -o @RELAX_RMRR_VARIANT_DIR@/a.o @RELAX_RMRR_VARIANT_DIR@/a.c");
+  EXPECT_EQ(build::from_template(t->templ, "/v/patched"), "gcc -Wp,-MMD,/v/patched/.a.o.d -o /v/patched/a.o /v/patched/a.c");
   // Not a function of the directory alone: it names the work directory elsewhere, or not the directory at all.
-  EXPECT_FALSE(build::to_template("gcc -I/w/x/inc -o /w/x/original/a.o", "/w/x/original", "/w/x").has_value());
-  EXPECT_FALSE(build::to_template("gcc -o a.o a.c", "/w/x/original", "/w/x").has_value());
+  EXPECT_FALSE(build::to_template("gcc -I/w/x/inc -o /w/x/original/a.o", "/w/x/original", "/w/x", build::CommandDir::kbuild).has_value());
+  EXPECT_FALSE(build::to_template("gcc -o a.o a.c", "/w/x/original", "/w/x", build::CommandDir::kbuild).has_value());
+}
+
+// kbuild 6.13+ runs the compiler in the make's M= directory with relative names: the entry says where to run it.
+TEST(CommandCache, RelativeCommandsRunWhereMakeRanThem) {
+  EXPECT_EQ(build::command_cwd(build::CommandDir::kbuild, "/k", "/w/original"), fs::path("/k"));
+  EXPECT_EQ(build::command_cwd(build::CommandDir::variant, "/k", "/w/original"), fs::path("/w/original"));
+  EXPECT_EQ(build::command_cwd(build::CommandDir::work, "/k", "/w/original"), fs::path("/w"));
+  auto paths = build::command_paths("gcc -fmacro-prefix-map=/w/original/=x/ -c -o original/a.o original/a.c", "/w/original/a.o",
+                                    "/w/original/a.c", "/k");
+  ASSERT_TRUE(paths.has_value());
+  EXPECT_EQ(paths->cwd, fs::path("/w"));
+  paths = build::command_paths("gcc -c -o ./a.o ./a.c", "/w/original/a.o", "/w/original/a.c", "/k");
+  ASSERT_TRUE(paths.has_value());
+  EXPECT_EQ(paths->cwd, fs::path("/w/original"));
+  EXPECT_EQ(paths->object, "./a.o");
+  paths = build::command_paths("gcc -c -o /w/original/a.o /w/original/a.c", "/w/original/a.o", "/w/original/a.c", "/k");
+  ASSERT_TRUE(paths.has_value());
+  EXPECT_EQ(paths->cwd, fs::path("/k"));
+
+  // A fake kbuild of the 6.13+ kind: the recorded command names the object relative to M, and is replayed there.
+  test::TempDir d;
+  fs::create_directories(d.path() / "kbuild");
+  std::string mk =
+      "%.o:\n"
+      "\t@echo $(M) >> " + (d.path() / "kbuild/make.log").string() + "\n"
+      "\t@cd $(M) && cp $*.c $@\n"
+      "\t@echo 'cmd_$@ := cp -f $*.c $@ # -fmacro-prefix-map=$(M)/$(@D)/=x/' > $(M)/$(@D)/.$(@F).cmd\n";
+  ASSERT_TRUE(write_file_text(d.path() / "kbuild/Makefile", mk).ok());
+  auto first = build::compile_pair(cached_options(d, "w1"), "a1\n", "b1\n");
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  auto second = build::compile_pair(cached_options(d, "w2"), "a2\n", "b2\n");
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_TRUE(second->original.replayed);
+  EXPECT_EQ(*read_file_text(d.path() / "w2/original/iommu.o"), "a2\n");
+  EXPECT_EQ(*read_file_text(d.path() / "w2/patched/iommu.o"), "b2\n");
+  EXPECT_EQ(make_runs(d.path() / "kbuild"), 2u);
 }
 
 TEST(CommandCache, SecondCompileRunsTheRecordedCommandWithoutMake) {
@@ -308,7 +345,8 @@ TEST(CommandCache, SecondCompileRunsTheRecordedCommandWithoutMake) {
   EXPECT_EQ(*read_file_text(d.path() / "work2/original/iommu.o"), "original 2\n");
   EXPECT_EQ(*read_file_text(d.path() / "work2/patched/iommu.o"), "patched 2\n");
   EXPECT_TRUE(fs::exists(d.path() / "work2/patched/$marker"));
-  EXPECT_EQ(second->original.compiler_command, fmt::format("echo done > {}/'$marker'", (d.path() / "work2/original").string()));
+  EXPECT_EQ(second->original.compiler_command,
+            fmt::format("! grep -q BROKEN {0}/iommu.c && cp {0}/iommu.c {0}/iommu.o", (d.path() / "work2/original").string()));
   EXPECT_EQ(build::to_json(*second)["original"]["kbuild"].as_string(), "recorded command");
 }
 
@@ -345,7 +383,7 @@ TEST(CommandCache, ARecordedCommandThatFailsFallsBackToMakeAndIsRecordedAgain) {
   size_t entries = 0;
   for (const auto& e : fs::directory_iterator(d.path() / "cache")) {
     ++entries;
-    ASSERT_TRUE(write_file_text(e.path(), "# relax-rmrr kbuild command, v1\nfalse @RELAX_RMRR_VARIANT_DIR@\n").ok());
+    ASSERT_TRUE(write_file_text(e.path(), "# relax-rmrr kbuild command, v2\ncwd kbuild\nfalse @RELAX_RMRR_VARIANT_DIR@\n").ok());
   }
   EXPECT_EQ(entries, 2u);  // one per variant
   auto r = build::compile_pair(cached_options(d, "w2"), "a2\n", "b2\n");

@@ -375,6 +375,15 @@ TEST(VerifyLayout, ProbeRunsARelativeKbuildCommandInTheObjectsDirectory) {
   ProbeCompiler split = pc;
   split.object = tree / "driver.o";
   EXPECT_FALSE(locate_probe_paths(cmd, split).ok());
+  // One make for both variants (M= the work directory above them): names relative to that directory.
+  ProbeCompiler paired = pc;
+  paired.object = dir.path() / "original/driver.o";
+  paired.source = dir.path() / "original/driver.c";
+  auto p = locate_probe_paths("gcc -O2 -c -o original/driver.o original/driver.c", paired);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_EQ(p->cwd, dir.path());
+  EXPECT_EQ(p->object, "original/driver.o");
+  EXPECT_FALSE(locate_probe_paths("gcc -O2 -c -o patched/driver.o patched/driver.c", paired).ok()) << "the other variant's names";
 }
 
 // What the replacement relies on: this driver's functions it calls that the kernel has (compared), and through
