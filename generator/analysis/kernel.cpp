@@ -5,6 +5,7 @@
 #include <sys/utsname.h>
 
 #include <algorithm>
+#include <initializer_list>
 
 namespace rr::analysis {
 
@@ -27,6 +28,20 @@ bool path_exists(const fs::path& p) {
 }
 
 fs::path under(const fs::path& root, std::string_view abs) { return root / std::string(abs.substr(1)); }
+
+// Where a distribution installs a kernel file of `release`: /boot/<name>-<release> (Debian up to 6.x, most
+// others), or in the modules directory (Debian's split 7.x image packages: /usr/lib/modules/<release>/vmlinuz,
+// config, System.map). The first that exists; nullopt when none does.
+std::optional<fs::path> installed_kernel_file(const fs::path& root, const std::string& release, std::string_view boot_name,
+                                              std::initializer_list<std::string_view> modules_names) {
+  if (release.empty()) return std::nullopt;
+  std::vector<fs::path> candidates = {under(root, "/boot") / fmt::format("{}-{}", boot_name, release)};
+  for (std::string_view dir : {"/usr/lib/modules", "/lib/modules"})
+    for (std::string_view name : modules_names) candidates.push_back(under(root, dir) / release / std::string(name));
+  for (auto& c : candidates)
+    if (path_exists(c)) return c;
+  return std::nullopt;
+}
 
 std::string headers_package(const std::string& release) {
   return release.empty() ? "linux-headers-$(uname -r)" : "linux-headers-" + release;
@@ -75,13 +90,10 @@ Status load_symbols(const AnalyzeInputs& in, LoadedKernel& k) {
   } else {
     // Another kernel: its System.map (often Debian's placeholder), else the image's own symtab.
     std::string why;
-    if (!k.release.empty()) {
-      fs::path map = under(in.root, "/boot") / ("System.map-" + k.release);
-      if (path_exists(map)) {
-        auto t = read_system_map(map);
-        if (t) k.symbols = std::move(t).value();
-        else why = t.error().message;
-      }
+    if (auto map = installed_kernel_file(in.root, k.release, "System.map", {"System.map"})) {
+      auto t = read_system_map(*map);
+      if (t) k.symbols = std::move(t).value();
+      else why = t.error().message;
     }
     if (!k.symbols && k.image && k.image->has_symtab()) {
       auto t = symbols_from_elf(*k.image);
@@ -102,10 +114,7 @@ Status load_symbols(const AnalyzeInputs& in, LoadedKernel& k) {
 Status load_image(const AnalyzeInputs& in, LoadedKernel& k) {
   std::optional<fs::path> path = in.vmlinux ? in.vmlinux : in.image;
   bool explicit_input = path.has_value();
-  if (!path && !k.release.empty()) {
-    fs::path p = under(in.root, "/boot") / ("vmlinuz-" + k.release);
-    if (path_exists(p)) path = p;
-  }
+  if (!path) path = installed_kernel_file(in.root, k.release, "vmlinuz", {"vmlinuz", "vmlinuz.unsigned"});
   if (!path) {
     k.missing.push_back({"kernel image (vmlinuz)",
                          fmt::format("install linux-image-{} (or apt-get download it and extract boot/vmlinuz-*), "
@@ -179,7 +188,7 @@ Status load_config(const AnalyzeInputs& in, LoadedKernel& k) {
     return ok_status();
   }
   std::vector<fs::path> candidates;
-  if (!k.release.empty()) candidates.push_back(under(in.root, "/boot") / ("config-" + k.release));
+  if (auto installed = installed_kernel_file(in.root, k.release, "config", {"config"})) candidates.push_back(*installed);
   if (k.kbuild) candidates.push_back(k.kbuild->dir / ".config");
   if (k.running) candidates.push_back(under(in.root, "/proc/config.gz"));
   for (const auto& p : candidates) {

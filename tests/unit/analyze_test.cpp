@@ -296,6 +296,29 @@ TEST(KernelAnalysis, OtherKernelFromImageAndKallsymsDump) {
   EXPECT_FALSE(f->ready);  // the headers are missing
 }
 
+// Debian's split 7.x image packages install the image, config and System.map in the modules directory, not /boot.
+TEST(KernelAnalysis, FindsImageAndConfigInTheModulesDirectory) {
+  FakeHost h;
+  populate_running(h, false);
+  fs::path r = h.root();
+  fs::remove(r / ("boot/config-" + kRelease));
+  fs::path mods = r / "usr/lib/modules" / kRelease;
+  Bytes image = test::build_bzimage(test::compress_with("xz --check=crc32", test::build_vmlinux(test::build_btf({}), false)), 3,
+                                    kRelease + " (tester@example) #1 SMP");
+  write_bytes(mods / "vmlinuz", image);
+  write(mods / "config", "CONFIG_LIVEPATCH=y\nCONFIG_INTEL_IOMMU=y\nCONFIG_DEBUG_INFO_BTF=y\n");
+  auto f = analyze(h.inputs());
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EXPECT_EQ(f->image_path, (mods / "vmlinuz").string());
+  EXPECT_EQ(f->config_from, (mods / "config").string());
+  EXPECT_FALSE(missing_mentions(*f, "kernel image"));
+  // /boot wins when both exist (what the boot loader uses).
+  write_bytes(r / ("boot/vmlinuz-" + kRelease), image);
+  auto g = analyze(h.inputs());
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g->image_path, (r / ("boot/vmlinuz-" + kRelease)).string());
+}
+
 // What `build` compiles with while load_kernel() runs on another thread: the same release, kbuild tree and
 // config, the release read from the bzImage's setup header without decompressing the payload.
 TEST(KernelAnalysis, BuildInputsAgreeWithTheFullAnalysis) {
