@@ -213,17 +213,17 @@ Status load_kbuild(const AnalyzeInputs& in, LoadedKernel& k, bool symvers = true
   if (in.kbuild) dir = *in.kbuild;
   else if (!k.release.empty()) dir = default_kbuild_dir(k.release, in.root);
   if (dir.empty()) {
-    k.missing.push_back({"kernel headers (kbuild tree)", "pass --kernel-release or --kbuild DIR", true});
+    k.missing.push_back({"kernel headers (kbuild tree)", "pass --kernel-release or --kbuild DIR", true, true});
     return ok_status();
   }
   auto t = inspect_kbuild(dir);
   RR_ASSIGN(auto tree, optional_default(std::move(t), in.kbuild.has_value(), k,
                                         {"kernel headers (kbuild tree " + dir.string() + ")",
-                                         fmt::format("apt-get install {}", headers_package(k.release)), true}));
+                                         fmt::format("apt-get install {}", headers_package(k.release)), true, true}));
   k.kbuild = std::move(tree);
   if (k.kbuild) {
     if (!k.kbuild->has_symvers) {
-      k.missing.push_back({"Module.symvers in " + dir.string(), "reinstall " + headers_package(k.release), false});
+      k.missing.push_back({"Module.symvers in " + dir.string(), "reinstall " + headers_package(k.release), false, true});
     } else if (symvers) {
       auto s = read_module_symvers(k.kbuild->dir / "Module.symvers");
       if (s) k.symvers = std::move(s).value();

@@ -43,6 +43,7 @@ struct MissingItem {
   std::string what;
   std::string how;
   bool blocking = false;  // a livepatch cannot be built or trusted without it
+  bool kbuild = false;    // the kbuild tree: needed to build, not to check objects built elsewhere
 };
 
 // Everything found for the target, kept for the later stages (klp builder, diff).

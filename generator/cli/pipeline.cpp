@@ -53,7 +53,7 @@ Result<source::SourceTree> find_source(const std::string& given, const std::stri
 Status check_target(bool need_kbuild, PreparedChange& p) {
   const auto& k = p.kernel;
   for (const auto& m : k.missing)
-    if (m.blocking && (need_kbuild || m.what.find("kbuild") == std::string::npos)) {
+    if (m.blocking && (need_kbuild || !m.kbuild)) {
       Error e = make_error(ExitCode::missing, "cannot work on {}: {} is missing", k.release, m.what);
       e.hint = m.how;
       return e;
