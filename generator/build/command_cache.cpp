@@ -1,5 +1,6 @@
 #include "build/command_cache.h"
 
+#include "build/compile.h"
 #include "common/file.h"
 #include "common/sha256.h"
 #include "common/subprocess.h"
@@ -48,20 +49,6 @@ bool kbuild_reads(std::string_view name) {
   return starts_with(name, "KBUILD_") || starts_with(name, "CONFIG_");
 }
 
-// The directories of the Makefiles kbuild/Makefile includes, itself first.
-std::vector<fs::path> kbuild_roots(const fs::path& kbuild) {
-  std::vector<fs::path> roots = {kbuild};
-  auto text = read_file_text(kbuild / "Makefile", 1u << 20);
-  if (!text) return roots;
-  for (const auto& line : split_lines(*text)) {
-    auto w = split_ws(line);
-    if (w.size() != 2 || w[0] != "include" || w[1].find('$') != std::string::npos) continue;
-    fs::path inc = w[1];
-    roots.push_back((inc.is_absolute() ? inc : kbuild / inc).parent_path());
-  }
-  return roots;
-}
-
 }  // namespace
 
 std::string command_key(const CommandKeyInputs& in) {
@@ -71,7 +58,13 @@ std::string command_key(const CommandKeyInputs& in) {
   fs::path kbuild = fs::weakly_canonical(fs::absolute(in.kbuild), ec);
   if (ec) kbuild = fs::absolute(in.kbuild);
   text += "kbuild " + kbuild.string() + "\n";
-  for (const auto& root : kbuild_roots(kbuild))
+  // Relative to the kbuild tree and to the directory of every Makefile it includes.
+  std::vector<fs::path> roots = {kbuild};
+  visit_kbuild_makefiles(kbuild, [&](const fs::path& makefile, std::string_view) {
+    if (std::find(roots.begin(), roots.end(), makefile.parent_path()) == roots.end()) roots.push_back(makefile.parent_path());
+    return false;
+  });
+  for (const auto& root : roots)
     for (const char* f : kShapingFiles) {
       fs::path p = root / f;
       text += fmt::format("file {} {}\n", p.string(), file_identity(p).value_or("absent"));
@@ -114,6 +107,7 @@ std::string unescape_make(std::string_view recorded) {
 
 namespace {
 std::string replace_all(std::string_view text, std::string_view from, std::string_view to) {
+  if (from.empty()) return std::string(text);
   std::string out;
   size_t pos = 0;
   while (true) {
@@ -137,10 +131,14 @@ fs::path command_cwd(CommandDir dir, const fs::path& kbuild, const fs::path& var
   return fs::absolute(kbuild);
 }
 
+std::string with_placeholder(std::string_view text, const fs::path& variant_dir) {
+  return replace_all(text, variant_dir.string(), kVariantDirPlaceholder);
+}
+
 std::optional<RecordedCommand> to_template(std::string_view command, const fs::path& variant_dir, const fs::path& work_dir, CommandDir dir) {
   const std::string d = variant_dir.string();
   if (d.empty() || command.find(d) == std::string_view::npos) return std::nullopt;
-  std::string templ = replace_all(command, d, kVariantDirPlaceholder);
+  std::string templ = with_placeholder(command, variant_dir);
   if (!work_dir.empty() && templ.find(work_dir.string()) != std::string::npos) return std::nullopt;
   if (templ.find('\n') != std::string::npos) return std::nullopt;
   return RecordedCommand{templ, dir};

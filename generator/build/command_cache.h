@@ -46,6 +46,9 @@ struct RecordedCommand {
   CommandDir dir = CommandDir::kbuild;
 };
 
+// `text` with every occurrence of `variant_dir` replaced by kVariantDirPlaceholder (the key's Kbuild file, templates).
+std::string with_placeholder(std::string_view text, const std::filesystem::path& variant_dir);
+
 // `command` with every occurrence of `variant_dir` replaced by the placeholder; nullopt when the command does not
 // name the directory, or still names `work_dir` elsewhere (then it is not a function of the directory alone).
 std::optional<RecordedCommand> to_template(std::string_view command, const std::filesystem::path& variant_dir,

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <thread>
 
@@ -68,6 +69,13 @@ std::string before_first_separator(std::string_view cmd) {
 
 }  // namespace
 
+std::vector<std::pair<std::string, std::optional<std::string>>> kbuild_env() {
+  return {{"MAKEFLAGS", std::nullopt},     {"MFLAGS", std::nullopt},        {"MAKELEVEL", std::nullopt},
+          {"MAKEOVERRIDES", std::nullopt}, {"KBUILD_EXTMOD", std::nullopt}, {"LC_ALL", "C"}};
+}
+
+std::string make_cc(std::string_view cc) { return cc.empty() || cc == "-" || cc == "gcc" ? std::string() : std::string(cc); }
+
 std::optional<CommandPaths> command_paths(std::string_view command, const fs::path& object, const fs::path& source, const fs::path& kbuild) {
   const auto words = split_ws(command);
   auto names = [&](const std::string& w) { return std::find(words.begin(), words.end(), w) != words.end(); };
@@ -127,12 +135,6 @@ Result<KbuildCommand> parse_cmd_file(std::string_view text, std::string_view wha
 }
 
 namespace {
-
-// A make above us (ninja, a jobserver) must not leak its flags into kbuild.
-std::vector<std::pair<std::string, std::optional<std::string>>> kbuild_env() {
-  return {{"MAKEFLAGS", std::nullopt},     {"MFLAGS", std::nullopt},        {"MAKELEVEL", std::nullopt},
-          {"MAKEOVERRIDES", std::nullopt}, {"KBUILD_EXTMOD", std::nullopt}, {"LC_ALL", "C"}};
-}
 
 // One variant on its way through kbuild: its files written, the make that builds it alone, its cache key.
 struct VariantJob {
@@ -194,14 +196,11 @@ Result<VariantJob> prepare_variant(const CompileOptions& o, std::string_view var
     cc = tc.program;
   }
   out.make_argv = {"make", "-C", fs::absolute(o.kbuild).string(), "M=" + out.directory.string()};
-  if (!cc.empty() && cc != "-" && cc != "gcc") out.make_argv.push_back("CC=" + cc);
+  if (auto c = make_cc(cc); !c.empty()) out.make_argv.push_back("CC=" + c);
   out.make_argv.push_back(job.object_name);
 
   if (!o.command_cache_dir.empty()) {
-    std::string key_kbuild_file = kbuild_file;
-    for (size_t at; (at = key_kbuild_file.find(out.directory.string())) != std::string::npos;)
-      key_kbuild_file.replace(at, out.directory.string().size(), kVariantDirPlaceholder);
-    job.cache_key = command_key({o.kbuild, cc, key_kbuild_file, job.object_name});
+    job.cache_key = command_key({o.kbuild, cc, with_placeholder(kbuild_file, out.directory), job.object_name});
   }
   return job;
 }
@@ -277,8 +276,7 @@ std::array<std::optional<Result<CompiledObject>>, 2> make_both(const CompileOpti
   std::array<std::optional<Result<CompiledObject>>, 2> made;
   fs::path work = fs::absolute(o.work_dir);
   std::vector<std::string> argv = {"make", "-C", fs::absolute(o.kbuild).string(), "M=" + work.string(), "-j2"};
-  for (const auto& a : jobs[0]->out.make_argv)
-    if (starts_with(a, "CC=")) argv.push_back(a);
+  if (auto c = make_cc(o.cc); !c.empty()) argv.push_back("CC=" + c);
   for (VariantJob* j : jobs) argv.push_back(j->out.variant + "/" + j->object_name);
   if (!write_file_text(work / "Kbuild", fmt::format("# Written by relax-rmrr: both variants, one make\nobj-y += {}/ {}/\n",
                                                      jobs[0]->out.variant, jobs[1]->out.variant)))
@@ -316,7 +314,7 @@ Result<CompileResult> compile_pair(const CompileOptions& o, std::string_view ori
                    ExitCode::missing, fmt::format("install it (Debian: apt-get install {})", r.compiler.program)};
     opts.cc = r.compiler.program.empty() ? "-" : r.compiler.program;
   }
-  r.cc = (opts.cc == "-" || opts.cc == "gcc") ? "" : opts.cc;
+  r.cc = make_cc(opts.cc);
 
   RR_ASSIGN(VariantJob original, prepare_variant(opts, "original", original_text));
   RR_ASSIGN(VariantJob patched, prepare_variant(opts, "patched", patched_text));
@@ -348,12 +346,12 @@ Result<CompileResult> compile_pair(const CompileOptions& o, std::string_view ori
   return r;
 }
 
-std::optional<source::KernelVersion> kbuild_version(const fs::path& kbuild) {
+void visit_kbuild_makefiles(const fs::path& kbuild, const std::function<bool(const fs::path&, std::string_view)>& visit) {
   std::vector<fs::path> todo = {kbuild / "Makefile"};
   for (size_t i = 0; i < todo.size() && i < 4; ++i) {
     auto text = read_file_text(todo[i], 4u << 20);
     if (!text) continue;
-    if (auto v = source::parse_makefile_version(*text)) return v;
+    if (visit(todo[i], *text)) return;
     for (const auto& line : split_lines(*text)) {
       auto w = split_ws(line);
       if (w.size() == 2 && w[0] == "include" && w[1].find('$') == std::string::npos) {
@@ -362,7 +360,15 @@ std::optional<source::KernelVersion> kbuild_version(const fs::path& kbuild) {
       }
     }
   }
-  return std::nullopt;
+}
+
+std::optional<source::KernelVersion> kbuild_version(const fs::path& kbuild) {
+  std::optional<source::KernelVersion> version;
+  visit_kbuild_makefiles(kbuild, [&](const fs::path&, std::string_view text) {
+    version = source::parse_makefile_version(text);
+    return version.has_value();
+  });
+  return version;
 }
 
 Json to_json(const CompileResult& r) {

@@ -14,8 +14,10 @@
 #include "source/transform.h"
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rr::build {
@@ -66,9 +68,20 @@ struct CompileResult {
   double seconds = 0;    // wall time for both
 };
 
-// VERSION/PATCHLEVEL/SUBLEVEL of a kbuild tree from its Makefile, following `include` lines (Debian's
-// per-flavour headers include the common ones). nullopt when not found.
+// kbuild's top Makefile and the Makefiles it includes (Debian's per-flavour headers include the common ones),
+// in order, at most four, each read once; `visit(path, text)` returns true to stop.
+void visit_kbuild_makefiles(const std::filesystem::path& kbuild,
+                            const std::function<bool(const std::filesystem::path&, std::string_view)>& visit);
+
+// VERSION/PATCHLEVEL/SUBLEVEL of a kbuild tree from its Makefile, following `include` lines. nullopt when not found.
 std::optional<source::KernelVersion> kbuild_version(const std::filesystem::path& kbuild);
+
+// What to pass make as CC= for a compiler name ("" for kbuild's default: none given, "-", or plain "gcc").
+std::string make_cc(std::string_view cc);
+
+// The environment of every make relax-rmrr runs in a kbuild tree: a make above us (ninja, a jobserver) must not
+// leak its flags into kbuild, and messages are parsed in the C locale.
+std::vector<std::pair<std::string, std::optional<std::string>>> kbuild_env();
 
 // Compiles one variant. Failure is an Error with the compiler's last lines and a hint.
 Result<CompiledObject> compile_variant(const CompileOptions& options, std::string_view variant, std::string_view source_text);

@@ -45,7 +45,8 @@ int run_build(const BuildOptions& o) {
     r.work_dir = work.path() / "module";
     r.module_name = o.name;
     // The compiler as compile_pair() passes it (build/compile.h); checked against it once the compiles are done.
-    if (auto tc = build::target_compiler(kbuild_dir); tc && tc->found && tc->program != "gcc") r.make_variables.push_back("CC=" + tc->program);
+    if (auto tc = build::target_compiler(kbuild_dir); tc && tc->found)
+      if (auto cc = build::make_cc(tc->program); !cc.empty()) r.make_variables.push_back("CC=" + cc);
     early_make_variables = r.make_variables;
     if (auto started = klp::EarlyModuleLink::start(r)) early_link = std::move(*started);
   };

@@ -112,10 +112,6 @@ std::optional<uint64_t> parse_uint(std::string_view s, int base) {
   return v;
 }
 
-}  // namespace rr
-
-namespace rr {
-
 std::optional<std::string> file_identity(const std::filesystem::path& file) {
   struct stat st {};
   if (::stat(file.c_str(), &st) != 0) return std::nullopt;

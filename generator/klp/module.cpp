@@ -1,5 +1,6 @@
 #include "klp/module.h"
 
+#include "build/compile.h"
 #include "common/file.h"
 #include "common/subprocess.h"
 #include "klp/elf_writer.h"
@@ -84,8 +85,7 @@ proc::Command module_make(const ModuleRequest& r) {
   // modpost cannot know the .klp.sym.* names (they are not exported): it may only warn about them.
   proc::Command make{{"make", "-C", r.kbuild_dir.string(), "M=" + r.work_dir.string(), "KBUILD_MODPOST_WARN=1", "modules"}, {}, {}, {}, {}};
   for (const auto& v : r.make_variables) make.argv.push_back(v);
-  // A make above us (ninja, a jobserver) must not leak its flags into kbuild.
-  make.env = {{"MAKEFLAGS", std::nullopt}, {"MFLAGS", std::nullopt}, {"MAKELEVEL", std::nullopt}, {"MAKEOVERRIDES", std::nullopt}};
+  make.env = build::kbuild_env();
   return make;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "analysis/btf.h"
+#include "build/compile.h"
 #include "common/json.h"
 #include "common/result.h"
 
@@ -55,11 +56,7 @@ struct ProbeCompiler {
 // How the recorded command names the object and the source, and the directory it must run in for those names
 // to mean c.object and c.source: absolute paths (run in c.cwd), or names relative to the make's M= directory
 // (kbuild 6.13+; build::command_paths). An Error when it names neither.
-struct ProbeCommandPaths {
-  std::string object;
-  std::string source;
-  std::filesystem::path cwd;
-};
+using ProbeCommandPaths = build::CommandPaths;
 Result<ProbeCommandPaths> locate_probe_paths(const std::string& command, const ProbeCompiler& c);
 
 // Fills compiled_size/compiled_offset and problem. A member the source does not have is a mismatch (problem
