@@ -153,6 +153,7 @@ std::string_view source_name(SymbolSource source) {
     case SymbolSource::kallsyms: return "kallsyms";
     case SymbolSource::system_map: return "System.map";
     case SymbolSource::elf: return "ELF symtab";
+    case SymbolSource::image: return "image kallsyms";
   }
   return "?";
 }

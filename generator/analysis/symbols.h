@@ -37,7 +37,8 @@ struct NameParts {
 NameParts split_variant(std::string_view name);
 inline std::string base_name(std::string_view name) { return split_variant(name).base; }
 
-enum class SymbolSource { kallsyms, system_map, elf };
+// image: the kallsyms tables inside the kernel image (analysis/image_kallsyms.h), addresses as linked.
+enum class SymbolSource { kallsyms, system_map, elf, image };
 std::string_view source_name(SymbolSource source);
 
 class SymbolTable {

@@ -18,6 +18,7 @@ struct Command {
 Command add_dmar_command(CLI::App& root);
 Command add_doctor_command(CLI::App& root);
 Command add_analyze_command(CLI::App& root);
+Command add_kallsyms_command(CLI::App& root);
 Command add_diff_command(CLI::App& root);
 Command add_build_command(CLI::App& root);
 Command add_load_command(CLI::App& root);

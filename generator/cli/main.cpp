@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
       rr::cli::add_dmar_command(app),
       rr::cli::add_doctor_command(app),
       rr::cli::add_analyze_command(app),
+      rr::cli::add_kallsyms_command(app),
       rr::cli::add_diff_command(app),
       rr::cli::add_build_command(app),
       rr::cli::add_load_command(app),

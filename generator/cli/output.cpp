@@ -2,7 +2,9 @@
 
 #include <fmt/core.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 namespace rr::cli {
 
@@ -15,6 +17,12 @@ int report_error(const Error& error) {
 void warn(std::string_view message) { fmt::print(stderr, "relax-rmrr: warning: {}\n", message); }
 
 void print_json(const Json& json) { fmt::print("{}\n", json.dump(2)); }
+
+Status write_stdout(std::string_view text) {
+  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
+    return make_error(ExitCode::failure, "cannot write to standard output: {}", std::strerror(errno));
+  return ok_status();
+}
 
 void Progress::begin(std::string_view what) {
   ++step_;

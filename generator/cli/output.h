@@ -13,6 +13,8 @@ namespace rr::cli {
 int report_error(const Error& error);
 void warn(std::string_view message);
 void print_json(const Json& json);
+// Writes `text` to stdout and flushes it; an Error (failure) when the write fails (a closed pipe, a full disk).
+Status write_stdout(std::string_view text);
 
 // One long step of a pipeline: "[2/7] compiling ... done in 6.8s" on stderr, silent with --quiet.
 class Progress {
