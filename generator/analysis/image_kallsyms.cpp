@@ -439,12 +439,16 @@ Result<ImageKallsyms> decode_image_kallsyms(const ElfFile& elf, const std::strin
     e.hint = "pass the target's vmlinuz (/boot/vmlinuz-<release> or /usr/lib/modules/<release>/vmlinuz) or the vmlinux it decompresses to";
     return e;
   }
-  const ElfSection* rodata_section = elf.section(".rodata");
-  if (!rodata_section || !rodata_section->has_file_data())
+  const ElfSection* rodata = elf.section(".rodata");
+  if (!rodata || !rodata->has_file_data())
     return make_error(ExitCode::bad_input, "{}: not a kernel image: no .rodata section with contents", origin);
-  RR_ASSIGN(ByteView bytes, elf.section_data(*rodata_section));
-  Rodata r{bytes, rodata_section->address};
+  RR_ASSIGN(ByteView bytes, elf.section_data(*rodata));
+  return decode_kallsyms_tables(bytes, rodata->address, text->address, origin);
+}
 
+Result<ImageKallsyms> decode_kallsyms_tables(ByteView rodata, uint64_t rodata_address, uint64_t text_address,
+                                             const std::string& origin) {
+  Rodata r{rodata, rodata_address};
   unsigned seeds = 0, walks = 0;
   std::vector<TokenTable> token_tables = find_token_tables(r, seeds);
   if (token_tables.empty()) {
@@ -473,7 +477,7 @@ Result<ImageKallsyms> decode_image_kallsyms(const ElfFile& elf, const std::strin
       if (hypotheses.empty()) rejected.push_back(fmt::format("names at {:#x}: no address table where any layout puts it", r.address + s.start));
       for (const auto& h : hypotheses) {
         std::string why;
-        if (auto d = try_hypothesis(r, t, s, *names, h, text->address, why)) accepted.push_back(std::move(*d));
+        if (auto d = try_hypothesis(r, t, s, *names, h, text_address, why)) accepted.push_back(std::move(*d));
         else rejected.push_back(why);
       }
     }
@@ -514,12 +518,12 @@ Result<ImageKallsyms> decode_image_kallsyms(const ElfFile& elf, const std::strin
                   d.names->every_256th.size()),
       "every name expands from used tokens and starts with its type letter",
       "addresses are sorted",
-      fmt::format("_text at the ELF's .text ({:#x})", text->address),
+      fmt::format("_text at the ELF's .text ({:#x})", text_address),
   };
   if (d.hypothesis.seqs) out.checks.push_back("seqs_of_names is a permutation of the symbols");
   if (d.self_checked)
     out.checks.push_back(fmt::format("{} kallsyms_* tables listed as symbols decode to where they were found", d.self_checked));
-  std::string table_origin = fmt::format("{} (kallsyms tables, {} layout)", origin, layout_name(out.layout));
+  std::string table_origin = fmt::format("{} ({} layout)", origin, layout_name(out.layout));
   out.symbols = SymbolTable(std::move(d.symbols), SymbolSource::image, std::move(table_origin));
   return out;
 }

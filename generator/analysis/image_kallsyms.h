@@ -5,6 +5,7 @@
 #pragma once
 
 #include "analysis/symbols.h"
+#include "common/file.h"
 #include "common/json.h"
 #include "common/result.h"
 
@@ -60,6 +61,10 @@ struct ImageKallsyms {
 // kernel); Error (bad_input, exit 2) when candidates exist but none, or more than one, decodes consistently.
 // `origin` names the image in the symbol table and in messages.
 Result<ImageKallsyms> decode_image_kallsyms(const ElfFile& vmlinux, const std::string& origin);
+// The same on the bytes of .rodata linked at `rodata_address`, with .text at `text_address` (what the image's
+// section headers say): the part a fuzzer drives.
+Result<ImageKallsyms> decode_kallsyms_tables(ByteView rodata, uint64_t rodata_address, uint64_t text_address,
+                                             const std::string& origin);
 
 // `relax-rmrr kallsyms --json`: the decoding report and every symbol.
 Json to_json(const ImageKallsyms& k, bool with_symbols = true);

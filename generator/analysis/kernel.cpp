@@ -1,5 +1,6 @@
 #include "analysis/kernel.h"
 
+#include "analysis/image_kallsyms.h"
 #include "common/file.h"
 
 #include <sys/utsname.h>
@@ -69,7 +70,21 @@ Result<T> with_hint(Result<T> r, std::string_view hint) {
   return e;
 }
 
+// The kallsyms tables inside the loaded image: the symbols of a kernel that is installed but has never run. The
+// reason it failed goes to `why` (appended) for the missing item.
+bool symbols_from_image(LoadedKernel& k, std::string& why) {
+  if (!k.image) return false;
+  auto decoded = decode_image_kallsyms(*k.image, k.image_path);
+  if (decoded) {
+    k.symbols = std::move(decoded->symbols);
+    return true;
+  }
+  why += (why.empty() ? "" : "; ") + decoded.error().message;
+  return false;
+}
+
 Status load_symbols(const AnalyzeInputs& in, LoadedKernel& k) {
+  std::string why;
   if (in.kallsyms) {
     RR_ASSIGN(auto t, with_hint(read_kallsyms(*in.kallsyms),
                                 "--kallsyms takes a copy of /proc/kallsyms made as root on the target kernel "
@@ -79,17 +94,24 @@ Status load_symbols(const AnalyzeInputs& in, LoadedKernel& k) {
     RR_ASSIGN(auto t, with_hint(read_system_map(*in.system_map),
                                 "--system-map takes the target's System.map (the real one is in linux-image-<release>-dbg)"));
     k.symbols = std::move(t);
-  } else if (in.vmlinux) {
+  } else if (in.vmlinux && k.image->has_symtab()) {
     RR_ASSIGN(auto t, symbols_from_elf(*k.image));
     k.symbols = std::move(t);
+  } else if (in.vmlinux) {
+    // A vmlinux without .symtab (extracted from a vmlinuz): its own kallsyms tables, or an Error.
+    RR_ASSIGN(auto decoded, decode_image_kallsyms(*k.image, k.image_path));
+    k.symbols = std::move(decoded.symbols);
   } else if (k.running) {
     fs::path p = under(in.root, "/proc/kallsyms");
     auto t = read_kallsyms(p);
     if (t) k.symbols = std::move(t).value();
-    else k.missing.push_back({"kernel symbols (" + t.error().message + ")", "run on a kernel with CONFIG_KALLSYMS, or pass --kallsyms", true});
+    else why = t.error().message;
+    if (!k.symbols) symbols_from_image(k, why);
+    if (!k.symbols)
+      k.missing.push_back({"kernel symbols (" + why + ")", "run on a kernel with CONFIG_KALLSYMS, or pass --kallsyms", true});
   } else {
-    // Another kernel: its System.map (often Debian's placeholder), else the image's own symtab.
-    std::string why;
+    // Another kernel: a real System.map (Debian's is a placeholder), the image's symtab, else the image's own
+    // kallsyms tables, which every CONFIG_KALLSYMS kernel has.
     if (auto map = installed_kernel_file(in.root, k.release, "System.map", {"System.map"})) {
       auto t = read_system_map(*map);
       if (t) k.symbols = std::move(t).value();
@@ -99,10 +121,12 @@ Status load_symbols(const AnalyzeInputs& in, LoadedKernel& k) {
       auto t = symbols_from_elf(*k.image);
       if (t) k.symbols = std::move(t).value();
     }
+    if (!k.symbols && !k.image && why.empty()) why = "no kernel image to read them from";
+    if (!k.symbols) symbols_from_image(k, why);
     if (!k.symbols)
       k.missing.push_back({"kernel symbols" + (why.empty() ? std::string() : " (" + why + ")"),
-                           fmt::format("pass --kallsyms with a copy of /proc/kallsyms taken on the target kernel (as "
-                                       "root), or --vmlinux with the unstripped vmlinux of linux-image-{}-dbg",
+                           fmt::format("pass --image with the target's vmlinuz (package linux-image-{}), or --kallsyms "
+                                       "with a copy of /proc/kallsyms taken on the target kernel (as root)",
                                        k.release.empty() ? "<release>" : k.release),
                            true});
   }
