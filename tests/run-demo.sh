@@ -21,7 +21,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 say "Building the livepatch for $RELEASE from its own source (no kernel rebuild)"
-"$bin" build --kernel-release "$RELEASE" --kallsyms "$KALLSYMS" --image "$VMLINUZ" --config "$CONFIG" \
+"$bin" build --kernel-release "$RELEASE" --image "$VMLINUZ" --config "$CONFIG" \
   --kbuild "$KBUILD" --source "$SOURCE_TARBALL" --output "$work/relax_rmrr.ko"
 
 say "Booting $RELEASE in QEMU with an RMRR on the test device, and trying it"

@@ -160,6 +160,11 @@ int run_build(const BuildOptions& o) {
     j.set("name", o.name);
     j.set("kernel_release", kernel->release);
     j.set("era", std::string(analysis::era_name(c.era)));
+    Json symbols = Json::object();  // where sympos, inlining decisions and verify's sizes came from
+    symbols.set("kind", std::string(analysis::source_name(kernel->symbols->source())));
+    symbols.set("from", kernel->symbols->origin());
+    symbols.set("count", kernel->symbols->size());
+    j.set("symbols", std::move(symbols));
     j.set("source", source::to_json(c.tree));
     j.set("changed", diff::to_json(c.diff));
     j.set("plan", klp::to_json(c.plan));

@@ -1,7 +1,10 @@
 #!/bin/bash
 # Build the livepatch for one e2e kernel with the project's own generator (CLI contract of issue 4):
 #   tests/e2e/build-module.sh KERNEL RELAX_RMRR_BINARY OUT.ko
-# Inputs come from kernel.env (tests/setup/kernel.sh KERNEL). Extra generator arguments can be given in
+# Inputs come from kernel.env (tests/setup/kernel.sh KERNEL): the image, its config, the kbuild tree and the
+# source, nothing taken from a running kernel. The symbols come from the image's own kallsyms tables, as for a
+# kernel that is installed and has never booted (kernel.env's boot dump is the decoder's oracle, not an input
+# here); the build's --json summary must say so. Extra generator arguments can be given in
 # RELAX_RMRR_E2E_BUILD_ARGS (word-split), e.g. "--keep-tmp /tmp/klp".
 # When kernel.env names a BUILD_CHROOT (a kernel built with another suite's compiler), relax-rmrr runs inside
 # that chroot, as it would on a host of that suite (built there from this tree: e2e_chroot_relax_rmrr).
@@ -21,20 +24,23 @@ mkdir -p "$(dirname "$OUT")"
 if [[ -z $BUILD_CHROOT ]]; then
   [[ -x $BIN ]] || { echo "ERROR: relax-rmrr binary not found: $BIN" >&2; exit 1; }
   # shellcheck disable=SC2086 # extra arguments are meant to be split
-  "$BIN" build --kbuild "$KBUILD" --source "$SOURCE_TARBALL" --kallsyms "$KALLSYMS" --config "$CONFIG" \
-    --image "$VMLINUZ" --output "$OUT" ${RELAX_RMRR_E2E_BUILD_ARGS:-}
+  "$BIN" build --kbuild "$KBUILD" --source "$SOURCE_TARBALL" --config "$CONFIG" \
+    --image "$VMLINUZ" --output "$OUT" --json ${RELAX_RMRR_E2E_BUILD_ARGS:-} > "$OUT.json"
 else
   suite=$(basename "$BUILD_CHROOT")
   # shellcheck source=lib.sh
   source "$HERE/lib.sh"
   bin=$(e2e_chroot_relax_rmrr "$BUILD_CHROOT" "$BIN")
-  inputs=$(e2e_chroot_inputs "$BUILD_CHROOT" "$KERNEL_NAME" "$KALLSYMS" "$VMLINUZ" "$CONFIG" "$SOURCE_TARBALL")
+  inputs=$(e2e_chroot_inputs "$BUILD_CHROOT" "$KERNEL_NAME" "$VMLINUZ" "$CONFIG" "$SOURCE_TARBALL")
   rm -f "$BUILD_CHROOT$inputs/out.ko"
   # shellcheck disable=SC2086
   "$REPO/tests/setup/chroot.sh" --run "$suite" "$bin" build --kernel-release "$RELEASE" --kbuild "$KBUILD" \
-    --source "$inputs/$(basename "$SOURCE_TARBALL")" --kallsyms "$inputs/$(basename "$KALLSYMS")" \
+    --source "$inputs/$(basename "$SOURCE_TARBALL")" \
     --config "$inputs/$(basename "$CONFIG")" --image "$inputs/$(basename "$VMLINUZ")" --output "$inputs/out.ko" \
-    ${RELAX_RMRR_E2E_BUILD_ARGS:-}
+    --json ${RELAX_RMRR_E2E_BUILD_ARGS:-} > "$OUT.json"
   cp "$BUILD_CHROOT$inputs/out.ko" "$OUT"
 fi
 [[ -s $OUT ]] || { echo "ERROR: relax-rmrr build reported success but wrote no $OUT" >&2; exit 1; }
+grep -q '"kind": "image kallsyms"' "$OUT.json" ||
+  { echo "ERROR: the build did not take its symbols from the image's kallsyms tables ($OUT.json)" >&2; exit 1; }
+echo "symbols: $(grep -o '"from": "[^"]*(.* layout)"' "$OUT.json" | head -n1)"

@@ -1,14 +1,23 @@
 // Writes the synthetic seed inputs of the fuzz targets: the unit tests' own generators (analysis_fixtures.h,
-// iommu_fixtures.h) produce ELF files, BTF, bzImages of every compression, kallsyms and config text, and
-// intel-iommu source in both driver shapes. Usage: fuzz_seeds CORPUS_ROOT (one directory per target below it).
+// iommu_fixtures.h, kallsyms_fixtures.h) produce ELF files, BTF, bzImages of every compression, kallsyms and
+// config text, kallsyms tables of every layout, and intel-iommu source in both driver shapes.
+//   fuzz_seeds CORPUS_ROOT                  one directory per target below it
+//   fuzz_seeds --image VMLINUZ DIR NAME     image_kallsyms seeds cut from a real image's .rodata (real_image_seeds)
+#include "analysis/bzimage.h"
 #include "analysis/dmar.h"
+#include "analysis/elf_file.h"
+#include "analysis/image_kallsyms.h"
 #include "analysis_fixtures.h"
 #include "iommu_fixtures.h"
+#include "kallsyms_fixtures.h"
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <exception>
+#include <map>
 
 namespace fs = std::filesystem;
 using namespace rr;
@@ -43,11 +52,170 @@ std::string kallsyms(bool modules) {
   return s;
 }
 
+// The synthetic .rodata the image_kallsyms target starts from must decode as the target calls the decoder.
+void check_decodes(const std::string& name, const Bytes& rodata) {
+  auto k = analysis::decode_kallsyms_tables(ByteView(rodata.data(), rodata.size()), test::kRodataAddress,
+                                            test::kTextAddress, name);
+  if (!k) throw std::runtime_error(fmt::format("{}: {}", name, k.error().message));
+}
+
+// Seeds of image_kallsyms_fuzz from a real image (the real tables are MBs; a seed stays under 64 KiB):
+//   NAME-token-window.bin    .rodata verbatim around the token table and token index (16 KiB either side)
+//   NAME-markers-window.bin  .rodata verbatim around the markers: the end of the names, the start of what follows
+//   NAME-head.bin            the image's own tables cut to their first 1024 symbols (past _text) and laid out
+//                            again in the image's layout: real token table, index, names, markers, offsets and
+//                            base, num_syms rewritten, seqs_of_names recomputed; it decodes as the target calls it
+// Offsets are kept modulo 8, so every table keeps its alignment at the target's .rodata address.
+int real_image_seeds(const fs::path& vmlinuz, const fs::path& dir, const std::string& name) {
+  using analysis::KallsymsAddressForm;
+  using analysis::KallsymsLayout;
+  auto image = analysis::read_kernel_image(vmlinuz);
+  if (!image) throw std::runtime_error(image.error().message);
+  auto elf = analysis::ElfFile::from_bytes(std::move(image->elf), vmlinuz.string());
+  if (!elf) throw std::runtime_error(elf.error().message);
+  auto k = analysis::decode_image_kallsyms(*elf, vmlinuz.string());
+  if (!k) throw std::runtime_error(k.error().message);
+  const analysis::ElfSection* text = elf->section(".text");
+  const analysis::ElfSection* rodata_section = elf->section(".rodata");
+  auto rodata_bytes = elf->section_data(".rodata");
+  if (!text || !rodata_section || !rodata_bytes) throw std::runtime_error("no .text or .rodata");
+  ByteView ro = *rodata_bytes;
+  uint64_t ro_address = rodata_section->address;
+  std::map<std::string, analysis::KallsymsTable> table;
+  for (const auto& t : k->tables) table[t.name] = t;
+  auto off = [&](const std::string& t) -> size_t {
+    if (!table.count(t)) throw std::runtime_error("no " + t);
+    return static_cast<size_t>(table[t].address - ro_address);
+  };
+  auto slice = [&](size_t from, size_t to) {
+    from = std::min(from, ro.size()) & ~size_t{7};
+    to = std::min({to, ro.size(), from + 65536});
+    return Bytes(ro.data() + from, ro.data() + to);
+  };
+  auto write = [&](const std::string& suffix, const Bytes& b) {
+    auto st = write_file_text(dir / (name + suffix), std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
+    if (!st.ok()) throw std::runtime_error(st.error().message);
+    std::printf("%s%s: %zu bytes\n", name.c_str(), suffix.c_str(), b.size());
+  };
+  constexpr size_t kAround = 16384;
+  size_t tokens = off("kallsyms_token_table"), index_end = off("kallsyms_token_index") + 512;
+  write("-token-window.bin", slice(tokens > kAround ? tokens - kAround : 0, index_end + kAround));
+  size_t markers = off("kallsyms_markers"), markers_end = markers + table["kallsyms_markers"].size;
+  write("-markers-window.bin", slice(markers > kAround ? markers - kAround : 0, markers_end + kAround));
+
+  // The head: n symbols, enough to hold _text and _stext.
+  const auto& syms = k->symbols.symbols();
+  size_t n = 1024;
+  for (size_t i = 0; i < syms.size(); ++i)
+    if (syms[i].name == "_text" || syms[i].name == "_stext") n = std::max(n, (i + 256) / 256 * 256);
+  n = std::min(n, k->table_entries);
+  const uint8_t* d = ro.data();
+  size_t names = off("kallsyms_names"), pos = names;
+  for (size_t i = 0; i < n; ++i) {
+    size_t len = d[pos++];
+    if (k->long_names && (len & 0x80)) len = (len & 0x7f) | (size_t{d[pos++]} << 7);
+    pos += len;
+  }
+  Bytes names_head(d + names, d + pos);
+  bool absolute = k->address_form == KallsymsAddressForm::absolute;
+  size_t entry = absolute ? 8 : 4;
+  size_t offsets = off(absolute ? "kallsyms_addresses" : "kallsyms_offsets");
+  size_t alignment = k->layout == KallsymsLayout::num_syms_first_no_base ? 4 : 8;
+  // Addresses move by `delta` so that _text lands on the target's .text.
+  uint64_t delta = test::kTextAddress - text->address;
+
+  Bytes r;
+  auto label = [&] { while (r.size() % alignment) r.push_back(0); };
+  auto put = [&](const void* p, size_t len) { r.insert(r.end(), static_cast<const uint8_t*>(p), static_cast<const uint8_t*>(p) + len); };
+  std::optional<size_t> first_table;
+  auto first = [&] { label(); if (!first_table) first_table = r.size(); };
+  auto put_offsets = [&] {
+    first();
+    for (size_t i = 0; i < n; ++i) {
+      const uint8_t* e = d + offsets + entry * i;
+      if (absolute) {
+        uint64_t a;
+        std::memcpy(&a, e, 8);
+        if (a >= 0xffff800000000000ull) a += delta;
+        put(&a, 8);
+      } else if (k->address_form == KallsymsAddressForm::place_relative) {
+        int32_t v;
+        std::memcpy(&v, e, 4);
+        uint64_t a = ro_address + offsets + 4 * i + static_cast<uint64_t>(static_cast<int64_t>(v)) + delta;
+        int32_t w = static_cast<int32_t>(a - (test::kRodataAddress + r.size()));
+        put(&w, 4);
+      } else {
+        put(e, 4);
+      }
+    }
+  };
+  auto put_base = [&] {
+    label();
+    uint64_t base;
+    std::memcpy(&base, d + off("kallsyms_relative_base"), 8);
+    base += delta;
+    put(&base, 8);
+  };
+  auto put_num_syms = [&] { first(); uint32_t v = static_cast<uint32_t>(n); put(&v, 4); };
+  auto put_names = [&] { label(); put(names_head.data(), names_head.size()); };
+  auto put_markers = [&] { label(); put(d + markers, 4 * ((n + 255) / 256)); };
+  auto put_seqs = [&] {
+    label();
+    std::vector<uint32_t> order(n);
+    for (uint32_t i = 0; i < n; ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return syms[a].name < syms[b].name; });
+    for (uint32_t i : order) {
+      uint8_t b[3] = {static_cast<uint8_t>(i >> 16), static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
+      put(b, 3);
+    }
+  };
+  auto put_tokens = [&] {
+    label();
+    put(d + tokens, table["kallsyms_token_table"].size);
+    label();
+    put(d + off("kallsyms_token_index"), 512);
+  };
+  // 256 real bytes before the first table and after the last, as in the image.
+  size_t lead = std::min<size_t>(256, std::min(tokens, offsets)) & ~size_t{7};
+  size_t start = table.begin()->second.address - ro_address;
+  for (const auto& t : k->tables) start = std::min<size_t>(start, t.address - ro_address);
+  lead = std::min(lead, start & ~size_t{7});
+  put(d + (start & ~size_t{7}) - lead, lead);
+  switch (k->layout) {
+    case KallsymsLayout::absolute: put_offsets(); put_num_syms(); put_names(); put_markers(); put_tokens(); break;
+    case KallsymsLayout::offsets_first:
+      put_offsets(); put_base(); put_num_syms(); put_names(); put_markers(); put_tokens(); break;
+    case KallsymsLayout::offsets_first_seqs:
+      put_offsets(); put_base(); put_num_syms(); put_names(); put_markers(); put_seqs(); put_tokens(); break;
+    case KallsymsLayout::num_syms_first:
+      put_num_syms(); put_names(); put_markers(); put_tokens(); put_offsets(); put_base(); put_seqs(); break;
+    case KallsymsLayout::num_syms_first_no_base:
+      put_num_syms(); put_names(); put_markers(); put_tokens(); put_offsets(); put_seqs(); break;
+  }
+  size_t end = 0;
+  for (const auto& t : k->tables) end = std::max<size_t>(end, t.address - ro_address + t.size);
+  put(d + end, std::min<size_t>(256, ro.size() - end));
+  auto again = analysis::decode_kallsyms_tables(ByteView(r.data(), r.size()), test::kRodataAddress, test::kTextAddress, name);
+  if (!again || again->symbols.size() != n)
+    throw std::runtime_error(fmt::format("{}-head.bin does not decode to its {} symbols: {}", name, n,
+                                         again ? "a different count" : again.error().message));
+  write("-head.bin", r);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 5 && std::string_view(argv[1]) == "--image") {
+    try {
+      return real_image_seeds(argv[2], argv[3], argv[4]);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "fuzz_seeds: %s\n", e.what());
+      return 1;
+    }
+  }
   if (argc != 2) {
-    std::fprintf(stderr, "usage: fuzz_seeds CORPUS_ROOT\n");
+    std::fprintf(stderr, "usage: fuzz_seeds CORPUS_ROOT | fuzz_seeds --image VMLINUZ DIR NAME\n");
     return 2;
   }
   g_root = argv[1];
@@ -82,6 +250,33 @@ int main(int argc, char** argv) {
              "0000000000000000 T _text\n0000000000000000 t intel_iommu_attach_device\n0000000000000000 t x\t[m]\n");
     put_text("system_map", "synthetic.map", kallsyms(false));
     put_text("system_map", "debian-placeholder.map", "ffffffffffffffff B The real System.map is in the linux-image-6.1.0-56-amd64-dbg package\n");
+
+    // kallsyms tables in .rodata: every layout and address form, one-byte and two-byte name lengths, the
+    // kallsyms_* self entries of 6.11+; 200 symbols each.
+    struct ImageCase {
+      const char* name;
+      analysis::KallsymsLayout layout;
+      analysis::KallsymsAddressForm form;
+      size_t alignment;
+      bool percpu;
+      size_t long_names;
+      bool self_symbols;
+    };
+    using L = analysis::KallsymsLayout;
+    using F = analysis::KallsymsAddressForm;
+    for (const ImageCase& c : {ImageCase{"absolute", L::absolute, F::absolute, 8, false, 0, false},
+                               ImageCase{"v5.10", L::offsets_first, F::absolute_percpu, 8, true, 0, false},
+                               ImageCase{"v6.1.42", L::offsets_first_seqs, F::absolute_percpu, 8, true, 0, false},
+                               ImageCase{"v6.4-long-names", L::num_syms_first, F::absolute_percpu, 8, true, 3, false},
+                               ImageCase{"v6.15-self", L::num_syms_first, F::base_relative, 8, false, 0, true},
+                               ImageCase{"v7.0-self", L::num_syms_first_no_base, F::place_relative, 4, false, 0, true}}) {
+      test::KallsymsSpec spec{c.layout, c.form, c.alignment, test::sample_kallsyms(196, c.percpu, c.long_names)};
+      spec.self_symbols = c.self_symbols;
+      Bytes rodata = test::KallsymsEncoder(spec).rodata();
+      std::string name = fmt::format("synthetic-{}.rodata", c.name);
+      check_decodes(name, rodata);
+      put("image_kallsyms", name, rodata);
+    }
 
     // ELF, BTF, bzImage: the analysis tests' generators.
     Bytes btf_old = test::build_btf({});

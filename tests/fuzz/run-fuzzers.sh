@@ -15,7 +15,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 seconds=${1:-60}
 shift || true
-all_targets=(dmar kallsyms system_map bzimage elf btf kconfig kbuild transform)
+all_targets=(dmar kallsyms image_kallsyms system_map bzimage elf btf kconfig kbuild transform)
 [ $# -gt 0 ] && targets=("$@") || targets=("${all_targets[@]}")
 jobs=${RELAX_RMRR_FUZZ_JOBS:-2}
 build=${RELAX_RMRR_FUZZ_BUILD_DIR:-build-fuzz}
@@ -85,7 +85,7 @@ finished=$(date +%s)
 
 stat() { grep -m 1 "^stat::$2:" "$out/logs/$1.log" | awk '{print $2}'; }
 failed=0
-printf '%-11s %12s %9s %7s %7s %14s %8s  %s\n' target execs exec/s cov ft corpus crashes result
+printf '%-14s %12s %9s %7s %7s %14s %8s  %s\n' target execs exec/s cov ft corpus crashes result
 for t in "${targets[@]}"; do
   log=$out/logs/$t.log
   rc=$(cat "$out/logs/$t.rc")
@@ -102,7 +102,7 @@ for t in "${targets[@]}"; do
     result="FAILED (exit $rc; see $log)"
     failed=1
   fi
-  printf '%-11s %12s %9s %7s %7s %6s/%-7s %8s  %s\n' "$t" "${execs:-?}" "${speed:-?}" "${cov:-?}" "${ft:-?}" \
+  printf '%-14s %12s %9s %7s %7s %6s/%-7s %8s  %s\n' "$t" "${execs:-?}" "${speed:-?}" "${cov:-?}" "${ft:-?}" \
     "$files" "$((bytes / 1024))K" "$crashes" "$result"
 done
 echo "run-fuzzers: ${#targets[@]} targets x ${seconds}s, $jobs at a time: build $((built - started))s," \

@@ -184,12 +184,27 @@ TEST(Dkms, TreeHasTheRequiredSettingsAndAValidBuildScript) {
     EXPECT_TRUE(contains(*conf, line)) << line;
   auto syntax = test::run_command("bash -n " + (*dir / "relax-rmrr-dkms-build").string());
   EXPECT_EQ(syntax.exit_code, 0) << syntax.output;
-  // Without symbols for a kernel that is not running it fails and says what to provide.
+  // Without an image for a kernel that is not installed it fails and names the package to install.
   auto r = test::run_command(fmt::format("cd {} && RELAX_RMRR_ETC={} RELAX_RMRR_BIN=/bin/true bash ./relax-rmrr-dkms-build 9.9.9-test /nonexistent",
                                          dir->string(), d.path().string()));
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_TRUE(contains(r.output, "no symbol table for 9.9.9-test")) << r.output;
-  EXPECT_TRUE(contains(r.output, "kallsyms-9.9.9-test")) << r.output;
+  EXPECT_TRUE(contains(r.output, "no kernel image for 9.9.9-test")) << r.output;
+  EXPECT_TRUE(contains(r.output, "linux-image-9.9.9-test")) << r.output;
+  // With only the image (a kernel installed, never run), the generator gets the image and no symbol option: it
+  // reads the symbols from the image's kallsyms tables.
+  ASSERT_TRUE(write_file_text(d.path() / "vmlinuz-9.9.9-test", "image").ok());
+  fs::path fake = d.path() / "fake-relax-rmrr";
+  ASSERT_TRUE(write_file_text(fake, "#!/bin/sh\necho \"$@\" > \"$PWD/args.txt\"\necho module > \"$PWD/relax_rmrr.ko\"\n").ok());
+  fs::permissions(fake, fs::perms::owner_all);
+  auto ok = test::run_command(fmt::format("cd {} && RELAX_RMRR_ETC={} RELAX_RMRR_BIN={} bash ./relax-rmrr-dkms-build 9.9.9-test /kbuild",
+                                          dir->string(), d.path().string(), fake.string()));
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_TRUE(contains(ok.output, "symbols: the kallsyms tables of " + (d.path() / "vmlinuz-9.9.9-test").string())) << ok.output;
+  auto args = read_file_text(*dir / "args.txt");
+  ASSERT_TRUE(args.ok());
+  EXPECT_TRUE(contains(*args, "--image " + (d.path() / "vmlinuz-9.9.9-test").string())) << *args;
+  EXPECT_FALSE(contains(*args, "--kallsyms")) << *args;
+  EXPECT_FALSE(contains(*args, "--system-map")) << *args;
   EXPECT_FALSE(lifecycle::write_dkms_tree({.output_dir = d.path() / "x", .version = "1 2", .module_name = "relax_rmrr", .tool_version = ""}).ok());
 }
 
