@@ -1,6 +1,7 @@
 // relax-rmrr analyze: what a livepatch must replace in a kernel (the running one by default).
 #include "analysis/kernel.h"
 #include "cli/commands.h"
+#include "cli/kernel_options.h"
 #include "cli/output.h"
 
 #include <fmt/format.h>
@@ -10,14 +11,9 @@ namespace rr::cli {
 namespace {
 
 struct AnalyzeOptions {
-  std::string release, kallsyms, system_map, vmlinux, image, btf, config, kbuild;
+  KernelOptions kernel;
   bool json = false;
 };
-
-std::optional<std::filesystem::path> opt_path(const std::string& s) {
-  if (s.empty()) return std::nullopt;
-  return std::filesystem::path(s);
-}
 
 std::string yes_no(const std::optional<bool>& v) { return v ? (*v ? "yes" : "no") : "unknown"; }
 
@@ -98,32 +94,15 @@ Command add_analyze_command(CLI::App& root) {
   auto o = std::make_shared<AnalyzeOptions>();
   CLI::App* app = root.add_subcommand(
       "analyze", "Read a kernel's symbols, image, BTF, config and build tree; report its era and what a livepatch must replace");
-  app->add_option("--kernel-release", o->release, "Target release (default: the running kernel, or the image's)");
-  auto* ks = app->add_option("--kallsyms", o->kallsyms, "A /proc/kallsyms dump of the target (read as root)");
-  auto* sm = app->add_option("--system-map", o->system_map, "The target's System.map");
-  auto* vm = app->add_option("--vmlinux", o->vmlinux, "An unstripped vmlinux ELF (symbols, BTF, banner)");
-  ks->excludes(sm)->excludes(vm);
-  sm->excludes(vm);
-  app->add_option("--image", o->image, "The target's vmlinuz (bzImage) or vmlinux (default: /boot/vmlinuz-R)");
-  app->add_option("--btf", o->btf, "Raw BTF (/sys/kernel/btf/vmlinux of the target) or an ELF with .BTF");
-  app->add_option("--config", o->config, "Kernel config (default: /boot/config-R, <kbuild>/.config, /proc/config.gz)");
-  app->add_option("--kbuild", o->kbuild, "Kernel build tree (default: /lib/modules/R/build)");
+  add_kernel_options(app, o->kernel);
   app->add_flag("--json", o->json, "Print the facts as JSON");
   app->footer(
       "Examples:\n  relax-rmrr analyze\n"
-      "  relax-rmrr analyze --image vmlinuz-6.1.0-56-amd64 --kallsyms kallsyms.txt --kbuild /lib/modules/6.1.0-56-amd64/build\n"
+      "  relax-rmrr analyze --image /boot/vmlinuz-6.1.0-57-amd64    (installed, not running: symbols from the image)\n"
       "Exit codes: 0 a livepatch can target the kernel, 1 analysed but it cannot (see missing),\n"
       "            2 a named input is malformed, 3 a named input is missing, 5 not readable (try as root).");
   return {app, [o] {
-            analysis::AnalyzeInputs in;
-            if (!o->release.empty()) in.release = o->release;
-            in.kallsyms = opt_path(o->kallsyms);
-            in.system_map = opt_path(o->system_map);
-            in.vmlinux = opt_path(o->vmlinux);
-            in.image = opt_path(o->image);
-            in.btf = opt_path(o->btf);
-            in.config = opt_path(o->config);
-            in.kbuild = opt_path(o->kbuild);
+            analysis::AnalyzeInputs in = to_analyze_inputs(o->kernel);
             auto facts = analysis::analyze(in);
             if (!facts) return report_error(facts.error());
             if (o->json) print_json(analysis::to_json(*facts));

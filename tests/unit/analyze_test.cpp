@@ -2,6 +2,7 @@
 // the `relax-rmrr analyze` command over them.
 #include "analysis/kernel.h"
 #include "analysis_fixtures.h"
+#include "kallsyms_fixtures.h"
 
 #include <gtest/gtest.h>
 
@@ -294,6 +295,67 @@ TEST(KernelAnalysis, OtherKernelFromImageAndKallsymsDump) {
   EXPECT_TRUE(target(*f, "intel_iommu_attach_device")->patchable);
   EXPECT_TRUE(missing_mentions(*f, "linux-headers-" + kRelease));
   EXPECT_FALSE(f->ready);  // the headers are missing
+}
+
+// A kernel that is installed and has never run: nothing but its image. The symbols come from the image's own
+// kallsyms tables, with the same sympos and targets a dump of that kernel would give.
+TEST(KernelAnalysis, InstalledKernelTakesItsSymbolsFromTheImage) {
+  FakeHost h;
+  fs::path r = h.root();
+  std::vector<test::KallsymsSymbol> syms = test::sample_kallsyms(300);
+  syms.push_back({test::kTextAddress + 0x700000, 't', "intel_iommu_get_resv_regions"});
+  syms.push_back({test::kTextAddress + 0x700100, 't', "dup_helper"});
+  syms.push_back({test::kTextAddress + 0x700200, 't', "intel_iommu_attach_device"});
+  syms.push_back({test::kTextAddress + 0x700300, 't', "dup_helper"});
+  syms.push_back({test::kTextAddress + 0x7ff000, 't', "intel_iommu_attach_device.cold"});
+  std::stable_sort(syms.begin(), syms.end(), [](auto& a, auto& b) { return a.address < b.address; });
+  std::string banner = "Linux version " + kRelease + " (tester@example) (gcc-12 (Debian 12.2.0-14) 12.2.0, GNU ld 2.40) #1 SMP";
+  test::KallsymsEncoder enc({analysis::KallsymsLayout::offsets_first_seqs, analysis::KallsymsAddressForm::absolute_percpu, 8,
+                             syms, false, banner + std::string(8, '\0')});
+  std::vector<test::SectionSpec> secs = {
+      {".text", SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, test::kTextAddress, Bytes(0x100, 0xcc)},
+      {".rodata", SHT_PROGBITS, SHF_ALLOC, test::kRodataAddress, enc.rodata()},
+      {".BTF", SHT_PROGBITS, SHF_ALLOC, 0xffffffff83000000ull, test::build_btf({.require_direct = false})},
+  };
+  write_bytes(r / "vmlinuz", test::build_bzimage(test::compress_with("xz --check=crc32", test::build_elf(secs, {})), 3,
+                                                 kRelease + " (tester@example) #1 SMP"));
+  AnalyzeInputs in = h.inputs();
+  in.running_release = "9.9.9-elsewhere";
+  in.image = r / "vmlinuz";
+  auto k = load_kernel(in);
+  ASSERT_TRUE(k.ok()) << k.error().message;
+  ASSERT_TRUE(k->symbols.has_value());
+  EXPECT_EQ(k->symbols->source(), analysis::SymbolSource::image);
+  EXPECT_EQ(k->symbols->size(), syms.size());
+  auto f = analyze(in);
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EXPECT_EQ(f->symbols_kind, "image kallsyms");
+  EXPECT_NE(f->symbols_from.find("offsets-first-seqs layout"), std::string::npos) << f->symbols_from;
+  EXPECT_EQ(f->era, Era::attach_check) << f->era_reason;
+  ASSERT_NE(target(*f, "intel_iommu_attach_device"), nullptr);
+  EXPECT_TRUE(target(*f, "intel_iommu_attach_device")->patchable);
+  EXPECT_EQ(target(*f, "intel_iommu_attach_device")->sympos, 0u);
+  EXPECT_EQ(target(*f, "intel_iommu_attach_device")->variants, std::vector<std::string>{"intel_iommu_attach_device.cold"});
+  // Same-name symbols get klp's sympos from the decoded order.
+  auto dups = k->symbols->find_vmlinux("dup_helper");
+  ASSERT_EQ(dups.size(), 2u);
+  EXPECT_EQ(k->symbols->sympos(*dups[1]), 2u);
+  EXPECT_FALSE(missing_mentions(*f, "kernel symbols"));
+}
+
+// An image whose tables do not decode is no symbol source: the symbols are missing, with the reason and what to do.
+TEST(KernelAnalysis, ImageWithoutTablesLeavesTheSymbolsMissing) {
+  FakeHost h;
+  fs::path r = h.root();
+  write_bytes(r / "vmlinuz", test::build_bzimage(test::compress_with("xz --check=crc32", test::build_vmlinux({}, false)), 3,
+                                                 kRelease + " (tester@example) #1 SMP"));
+  AnalyzeInputs in = h.inputs();
+  in.running_release = "9.9.9-elsewhere";
+  in.image = r / "vmlinuz";
+  auto f = analyze(in);
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EXPECT_TRUE(missing_mentions(*f, "no kallsyms tables"));
+  EXPECT_FALSE(f->feasible);
 }
 
 // Debian's split 7.x image packages install the image, config and System.map in the modules directory, not /boot.
