@@ -68,6 +68,35 @@ TEST_F(BuildModule, ReplacesExactlyTheTwoDriverFunctionsOnDebian61) {
   EXPECT_NE(sections.output.find(".klp.rela.vmlinux..text.intel_iommu_attach_device"), std::string::npos);
 }
 
+// A kernel that is installed and has never run: the image, config, headers and source alone. The symbols come from
+// the image's kallsyms tables, and the module is the one a build from the boot's /proc/kallsyms dump writes: the
+// same plan (functions, sympos, references), the same klp object and relocations, the same verify verdict.
+TEST_F(BuildModule, ImageAloneBuildsTheSameModuleAsTheBootDump) {
+  auto build_with = [&](const std::string& symbols, const fs::path& ko) {
+    return test::run_command(fmt::format("{} build -q --json --image {} --config {} --kbuild {} {} --source {} -o {} 2>/dev/null",
+                                         RELAX_RMRR_BINARY, env_["VMLINUZ"], env_["CONFIG"], env_["KBUILD"], symbols,
+                                         env_["SOURCE_TARBALL"], ko.string()));
+  };
+  auto from_image = build_with("", dir_.path() / "image.ko");
+  ASSERT_EQ(from_image.exit_code, 0) << from_image.output;
+  auto from_dump = build_with("--kallsyms " + env_["KALLSYMS"], dir_.path() / "dump.ko");
+  ASSERT_EQ(from_dump.exit_code, 0) << from_dump.output;
+  auto a = Json::parse(from_image.output);
+  auto b = Json::parse(from_dump.output);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ((*a)["symbols"]["kind"].as_string(), "image kallsyms");
+  EXPECT_EQ((*b)["symbols"]["kind"].as_string(), "kallsyms");
+  for (const char* key : {"era", "changed", "plan", "klp", "ibt", "conversion", "forced"})
+    EXPECT_EQ((*a)[key].dump(), (*b)[key].dump()) << key;
+  EXPECT_TRUE((*a)["verify"]["ok"].as_bool());
+  EXPECT_EQ((*a)["verify"]["functions"].dump(), (*b)["verify"]["functions"].dump());
+  // The two .ko files differ only in the debug info's build paths: the same sections, symbols and relocations.
+  auto layout = [](const fs::path& ko) {
+    return test::run_command(fmt::format("readelf -SsrW {} | grep -v -e '\\.debug' -e '^File:'", ko.string())).output;
+  };
+  EXPECT_EQ(layout(dir_.path() / "image.ko"), layout(dir_.path() / "dump.ko"));
+}
+
 TEST_F(BuildModule, SignsWithTheGivenKeyAfterTheKlpConversion) {
   fs::path key = dir_.path() / "key.pem", cert = dir_.path() / "cert.pem", ko = dir_.path() / "signed.ko";
   auto gen = test::run_command(fmt::format("openssl req -new -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=relax-rmrr-test "
