@@ -19,6 +19,10 @@ constexpr uint32_t kMaxSymbols = 1u << 24;  // far above any kernel (7.3: 210k);
 constexpr uint64_t kKernelHalf = 0xffff800000000000ull;
 // Each label of the generated tables is aligned to 8 bytes up to 6.19 and to 4 bytes from 7.0.
 constexpr std::array<size_t, 2> kAlignments = {8, 4};
+// Work allowed to the names search over all token tables: positions looked at plus name entries walked. The
+// Debian 5.10 to 7.3 images need under one unit per byte of .rodata; bytes crafted so that every position
+// starts a long walk (quadratic: a 64 KiB .rodata took over a minute) are refused instead.
+constexpr size_t names_search_budget(size_t rodata_size) { return 4 * rodata_size + (size_t{1} << 20); }
 
 // .rodata as offsets and the link-time address of its first byte.
 struct Rodata {
@@ -133,12 +137,14 @@ struct NamesStream {
   std::optional<size_t> seqs_before_tokens;  // seqs_of_names between markers and the token table (6.1.42 to 6.3)
 };
 
-bool walk_names(const Rodata& r, const TokenTable& t, size_t limit, NamesStream& s) {
+bool walk_names(const Rodata& r, const TokenTable& t, size_t limit, NamesStream& s, size_t& budget) {
   const uint8_t* d = r.bytes.data();
   size_t pos = s.start;
   s.every_256th.clear();
   s.long_seen = false;
   for (uint32_t i = 0; i < s.count; ++i) {
+    if (budget == 0) return false;
+    --budget;
     if (i % 256 == 0) s.every_256th.push_back(static_cast<uint32_t>(pos - s.start));
     if (pos >= limit) return false;
     size_t len = d[pos++];
@@ -178,10 +184,12 @@ bool place_markers(const Rodata& r, const TokenTable& t, NamesStream& s) {
 }
 
 // Every position where a u32 could be num_syms with a names stream right after it that walks to markers that agree.
-std::vector<NamesStream> find_names(const Rodata& r, const TokenTable& t, unsigned& walks) {
+// Stops when `budget` runs out (the caller reports it).
+std::vector<NamesStream> find_names(const Rodata& r, const TokenTable& t, unsigned& walks, size_t& budget) {
   std::vector<NamesStream> out;
   NamesStream s;
-  for (size_t x = r.align(0, 4); x + 8 <= t.table; x += 4) {
+  for (size_t x = r.align(0, 4); x + 8 <= t.table && budget > 0; x += 4) {
+    --budget;
     uint32_t n = r.u32(x);
     if (n == 0 || n > kMaxSymbols) continue;
     for (size_t alignment : kAlignments) {
@@ -197,7 +205,7 @@ std::vector<NamesStream> find_names(const Rodata& r, const TokenTable& t, unsign
         s.alignment = alignment;
         s.two_byte_lengths = two_byte;
         ++walks;
-        bool walked = walk_names(r, t, t.table, s);
+        bool walked = walk_names(r, t, t.table, s, budget);
         // The one-byte rule differs only where a length byte is >= 0x80; try it only then.
         if (walked && place_markers(r, t, s)) out.push_back(s);
         if (!s.long_seen) break;
@@ -450,6 +458,8 @@ Result<ImageKallsyms> decode_kallsyms_tables(ByteView rodata, uint64_t rodata_ad
                                              const std::string& origin) {
   Rodata r{rodata, rodata_address};
   unsigned seeds = 0, walks = 0;
+  const size_t budget_total = names_search_budget(rodata.size());
+  size_t budget = budget_total;
   std::vector<TokenTable> token_tables = find_token_tables(r, seeds);
   if (token_tables.empty()) {
     Error e = make_error(ExitCode::missing,
@@ -466,7 +476,17 @@ Result<ImageKallsyms> decode_kallsyms_tables(ByteView rodata, uint64_t rodata_ad
   std::vector<std::vector<NamesStream>> streams_per_table;
   streams_per_table.reserve(token_tables.size());
   for (const auto& t : token_tables) {
-    streams_per_table.push_back(find_names(r, t, walks));
+    streams_per_table.push_back(find_names(r, t, walks, budget));
+    if (budget == 0) {
+      Error e = make_error(ExitCode::bad_input,
+                           "{}: the kallsyms tables do not decode consistently: the search for the names stream gave "
+                           "up after {} steps ({} token table{}, {} walks tried; a kernel's tables need less than one "
+                           "step per byte of .rodata)",
+                           origin, budget_total, token_tables.size(), token_tables.size() == 1 ? "" : "s", walks);
+      e.hint = "the image is damaged: give the symbols another way (--kallsyms with a /proc/kallsyms dump of that "
+               "kernel, --system-map, or --vmlinux from the -dbg package)";
+      return e;
+    }
     for (const auto& s : streams_per_table.back()) {
       auto names = expand_names(r, t, s);
       if (!names) {

@@ -28,9 +28,12 @@ Command add_unload_command(CLI::App& root);
 Command add_status_command(CLI::App& root);
 Command add_wait_command(CLI::App& root);
 Command add_install_command(CLI::App& root);
+Command add_boot_command(CLI::App& root);
 Command add_uninstall_command(CLI::App& root);
 Command add_package_command(CLI::App& root);
 Command add_verify_command(CLI::App& root);
 Command add_patch_command(CLI::App& root);
+// Hidden: prints a completion script generated from `root` at run time (register it last).
+Command add_completion_command(CLI::App& root);
 
 }  // namespace rr::cli

@@ -5,6 +5,7 @@
 #include "analysis/rmrr_map.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "lifecycle/boot.h"
 
 #include <fmt/core.h>
 
@@ -20,6 +21,25 @@ struct DoctorOptions {
   std::string patch_name = "relax_rmrr";
   bool json = false;
 };
+
+// The packaged flow for this host: the administrator's agreement, the module for the running kernel, and what the
+// DKMS kernel hook recorded for each kernel.
+struct BootFacts {
+  bool consent = false;
+  std::optional<fs::path> module;
+  std::vector<lifecycle::DkmsRecord> dkms;
+  const lifecycle::DkmsRecord* running_record = nullptr;
+};
+
+BootFacts read_boot_facts(const fs::path& root, const std::string& release, const std::string& name) {
+  BootFacts b;
+  b.consent = lifecycle::consent_given(root);
+  b.module = lifecycle::find_installed_module(root, release, name);
+  b.dkms = lifecycle::read_dkms_records(root);
+  for (const auto& r : b.dkms)
+    if (r.release == release) b.running_record = &r;
+  return b;
+}
 
 struct Conclusion {
   std::string code;  // stable identifier for scripts
@@ -45,7 +65,7 @@ std::string locked_list(const rmrr::Map& map, const pci::Topology& topo) {
 }
 
 Conclusion conclude(const host::Facts& f, const dmar::Table* table, const rmrr::Map& map, const pci::Topology& topo,
-                    const DoctorOptions& o) {
+                    const BootFacts& boot, const DoctorOptions& o) {
   if (!table)
     return {"no-dmar", "No DMAR table: this host has no Intel VT-d (or it is off in the firmware setup), so no RMRR can lock a device.",
             "If you expected VT-d, enable it in the firmware setup; AMD hosts do not use RMRRs.", 0};
@@ -80,12 +100,21 @@ Conclusion conclude(const host::Facts& f, const dmar::Table* table, const rmrr::
   if ((f.lockdown && *f.lockdown != "none") || (f.secure_boot && *f.secure_boot))
     return {"locked", summary + " Lockdown or Secure Boot is on: only a signed module will load.",
             "relax-rmrr build --sign-key KEY --sign-cert CERT (a key enrolled with mokutil), then relax-rmrr load.", 1};
+  if (boot.module)
+    return {"locked", summary + fmt::format(" A module for this kernel is installed ({}) but not loaded{}.", boot.module->string(),
+                                            boot.consent ? "" : ": the administrator has not agreed to load it at boot"),
+            fmt::format("sudo relax-rmrr load {}{}", boot.module->string(),
+                        boot.consent ? " (or: systemctl start relax-rmrr)" : "; to load it at every boot: sudo relax-rmrr install"),
+            1};
+  if (boot.running_record && boot.running_record->status != "installed")
+    return {"locked", summary + fmt::format(" DKMS could not build the livepatch for this kernel: {}.", boot.running_record->reason),
+            boot.running_record->hint.empty() ? "see relax-rmrr doctor's DKMS lines" : boot.running_record->hint, 1};
   std::string name = o.patch_name == "relax_rmrr" ? "" : " --name " + o.patch_name;
   return {"locked", summary, fmt::format("relax-rmrr build{} && sudo relax-rmrr load", name), 1};
 }
 
 void print_human(const host::Facts& f, const dmar::Table* table, const std::string& dmar_note, const rmrr::Map& map,
-                 const pci::Topology& topo, const Conclusion& c, const DoctorOptions& o) {
+                 const pci::Topology& topo, const BootFacts& boot, const Conclusion& c, const DoctorOptions& o) {
   fmt::print("Host\n");
   fmt::print("  kernel       {}{}\n", f.kernel_release.empty() ? "(unknown)" : f.kernel_release,
              f.proxmox_kernel ? (f.proxmox_knows_relax_rmrr ? "  (Proxmox: knows intel_iommu=relax_rmrr)" : "  (Proxmox)") : "");
@@ -104,6 +133,12 @@ void print_human(const host::Facts& f, const dmar::Table* table, const std::stri
       fmt::print("  livepatch    {}{}: {}{}\n", lp.name, lp.name == o.patch_name ? " (relax-rmrr)" : "",
                  lp.enabled ? "enabled" : "disabled", lp.in_transition ? ", in transition" : "");
   }
+  fmt::print("  at boot      {}; module for this kernel: {}\n",
+             boot.consent ? "agreed: relax-rmrr.service loads the livepatch" : "not agreed: nothing is loaded at boot",
+             boot.module ? boot.module->string() : "none");
+  for (const auto& r : boot.dkms)
+    fmt::print("  DKMS         {}: {}{}{}\n", r.release, r.status, r.reason.empty() ? "" : " (" + r.reason + ")",
+               r.hint.empty() ? "" : "; to fix: " + r.hint);
   if (table) {
     fmt::print("\nDMAR: OEM '{}' table '{}', {} RMRR(s){}\n", trim(table->oem_id), trim(table->oem_table_id), table->rmrrs.size(),
                dmar_note.empty() ? "" : " - " + dmar_note);
@@ -188,7 +223,8 @@ int run_doctor(const DoctorOptions& o) {
   if (!topo) return report_error(topo.error());
   rmrr::Map map;
   if (table) map = rmrr::map_devices(*table, *topo, relax_in_force(facts, o.patch_name));
-  Conclusion c = conclude(facts, table ? &*table : nullptr, map, *topo, o);
+  BootFacts boot = read_boot_facts(root, facts.kernel_release, o.patch_name);
+  Conclusion c = conclude(facts, table ? &*table : nullptr, map, *topo, boot, o);
 
   if (o.json) {
     Json j = Json::object();
@@ -202,6 +238,13 @@ int run_doctor(const DoctorOptions& o) {
       d.set("rmrr_count", table->rmrrs.size());
     }
     j.set("dmar", std::move(d));
+    Json b = Json::object();
+    b.set("consent", boot.consent);
+    b.set("module", boot.module ? Json(boot.module->string()) : Json(nullptr));
+    Json records = Json::array();
+    for (const auto& r : boot.dkms) records.push(lifecycle::to_json(r));
+    b.set("dkms", std::move(records));
+    j.set("boot", std::move(b));
     Json m = rmrr::to_json(map, *topo);
     j.set("devices", m["devices"]);
     j.set("scopes", m["scopes"]);
@@ -212,7 +255,7 @@ int run_doctor(const DoctorOptions& o) {
     j.set("verdict", std::move(v));
     print_json(j);
   } else {
-    print_human(facts, table ? &*table : nullptr, dmar_note, map, *topo, c, o);
+    print_human(facts, table ? &*table : nullptr, dmar_note, map, *topo, boot, c, o);
   }
   return c.exit_code;
 }

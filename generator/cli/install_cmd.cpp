@@ -1,6 +1,7 @@
 // relax-rmrr install: make the livepatch load at every boot of the kernel it was built for.
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "lifecycle/boot.h"
 #include "lifecycle/install.h"
 
 #include <fmt/core.h>
@@ -9,7 +10,17 @@ namespace rr::cli {
 
 namespace {
 
+// Installing is agreeing: the boot unit loads only after a yes (lifecycle/boot.h).
+int record_consent(const std::filesystem::path& root) {
+  if (auto s = lifecycle::write_consent(root); !s) return report_error(s.error());
+  fmt::print("Recorded your agreement in {}: relax-rmrr.service loads the livepatch at every boot of a kernel that has\n"
+             "a module for it (DKMS builds one for every kernel apt installs, with the relax-rmrr-dkms package).\n",
+             lifecycle::consent_file(root).string());
+  return 0;
+}
+
 int run_install(const lifecycle::InstallRequest& req) {
+  if (req.module.empty()) return record_consent(req.root);
   auto r = lifecycle::install(req);
   if (!r) return report_error(r.error());
   fmt::print("Installed {} for kernel {}\n", r->module_name, r->release);
@@ -17,7 +28,7 @@ int run_install(const lifecycle::InstallRequest& req) {
   for (const auto& n : r->notes) fmt::print("  note: {}\n", n);
   fmt::print("It loads at every boot of {} ({}), before udev coldplug and vfio-pci binding.\n", r->release,
              lifecycle::unit_name(r->module_name));
-  return 0;
+  return record_consent(req.root);
 }
 
 }  // namespace
@@ -29,16 +40,20 @@ Command add_install_command(CLI::App& root) {
   auto no_depmod = std::make_shared<bool>(false);
   auto no_enable = std::make_shared<bool>(false);
   auto module = std::make_shared<std::string>();
-  CLI::App* app = root.add_subcommand("install", "Install the module under /lib/modules/R/updates and a systemd unit that loads it at boot");
-  app->add_option("file", *module, "The .ko from `relax-rmrr build`")->required();
+  CLI::App* app = root.add_subcommand(
+      "install", "Agree that the livepatch loads at boot; with FILE, also install that module and a unit that loads it");
+  app->add_option("file", *module, "The .ko from `relax-rmrr build` (none: only record the agreement)");
   app->add_option("--root", *root_dir, "Install below DIR instead of / (tests, images)")->capture_default_str();
   app->add_option("--dir", o->subdir, "updates (default: wins over the distribution's modules) or extra")->capture_default_str();
   app->add_option("--kernel-release", o->release, "Kernel release (default: the module's vermagic; must agree with it)");
   app->add_flag("--no-depmod", *no_depmod, "Do not run depmod");
   app->add_flag("--no-enable", *no_enable, "Write the unit but do not enable it");
   app->footer(
-      "Writes /lib/modules/R/updates/NAME.ko, runs depmod R, writes /etc/systemd/system/relax-rmrr.service (its\n"
-      "comments explain the ordering) and links it into sysinit.target.wants. Does not load anything now: use load.\n"
+      "Without FILE: records the administrator's agreement (/etc/relax-rmrr/consent) that the packaged boot unit\n"
+      "waits for: the same as answering yes to the relax-rmrr package's debconf question.\n"
+      "With FILE: also writes /lib/modules/R/updates/NAME.ko, runs depmod R, writes /etc/systemd/system/\n"
+      "relax-rmrr.service (its comments explain the ordering) and links it into sysinit.target.wants.\n"
+      "Does not load anything now: use load.\n"
       "Exit codes: 0 installed, 2 not a livepatch module, 3 file missing, 4 built for another kernel, 5 not permitted.");
   return {app, [o, root_dir, no_depmod, no_enable, module] {
             lifecycle::InstallRequest req = *o;

@@ -27,10 +27,12 @@ int main(int argc, char** argv) {
       rr::cli::add_status_command(app),
       rr::cli::add_wait_command(app),
       rr::cli::add_install_command(app),
+      rr::cli::add_boot_command(app),
       rr::cli::add_uninstall_command(app),
       rr::cli::add_package_command(app),
       rr::cli::add_verify_command(app),
       rr::cli::add_patch_command(app),
+      rr::cli::add_completion_command(app),
   };
 
   try {

@@ -17,6 +17,7 @@ struct PackageOptions {
   bool deb = false, dkms = false;
   std::string module, output, kernel_build, version;
   bool json = false;
+  bool no_autoinstall = false;
 };
 
 int run_package(const PackageOptions& o) {
@@ -26,6 +27,7 @@ int run_package(const PackageOptions& o) {
     req.tool_version = RELAX_RMRR_VERSION;
     req.version = o.version;
     req.output_dir = o.output;
+    req.autoinstall = !o.no_autoinstall;
     auto dir = lifecycle::write_dkms_tree(req);
     if (!dir) return report_error(dir.error());
     fmt::print("Wrote the DKMS package source to {}\n", dir->string());
@@ -78,6 +80,9 @@ Command add_package_command(CLI::App& root) {
   app->add_option("--kernel-build", o->kernel_build,
                   "The kernel build the module is for, as /proc/version shows it from ' #' on (default: the running "
                   "kernel's when the module is for it)");
+  app->add_flag("--no-autoinstall", o->no_autoinstall,
+                "--dkms: leave AUTOINSTALL off in dkms.conf (the relax-rmrr-dkms package's kernel hook builds instead, and "
+                "never fails a kernel's installation)");
   app->add_option("--version", o->version, "Package version (default: the module's relax_rmrr_version / the tool's version)");
   app->add_flag("--json", o->json, "Print a JSON summary on stdout");
   app->footer(

@@ -275,7 +275,8 @@ Result<fs::path> write_dkms_tree(const DkmsRequest& req) {
   fs::path dir = req.output_dir.empty() ? fs::path("/usr/src") / ("relax-rmrr-" + version) : req.output_dir;
   RR_ASSIGN(std::string conf, klp::render("dkms.conf.in", {{"TOOL_VERSION", req.tool_version},
                                                          {"PACKAGE_VERSION", version},
-                                                         {"MODULE_NAME", req.module_name}}));
+                                                         {"MODULE_NAME", req.module_name},
+                                                         {"AUTOINSTALL", req.autoinstall ? "yes" : ""}}));
   RR_ASSIGN(std::string script, klp::render("relax-rmrr-dkms-build.in", {{"TOOL_VERSION", req.tool_version},
                                                                        {"PACKAGE_VERSION", version},
                                                                        {"MODULE_NAME", req.module_name}}));

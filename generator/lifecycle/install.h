@@ -73,6 +73,9 @@ struct DkmsRequest {
   std::string version;               // default: the tool's version
   std::string module_name = "relax_rmrr";
   std::string tool_version;
+  // AUTOINSTALL in dkms.conf: DKMS's own kernel hooks build the module for each new kernel, and on Debian 12 a
+  // failed build then fails that kernel's installation. Off: the relax-rmrr-dkms package's hook builds instead.
+  bool autoinstall = true;
 };
 Result<std::filesystem::path> write_dkms_tree(const DkmsRequest& request);
 

@@ -9,15 +9,25 @@
 //                        payload into a buffer of the size the kernel appends (skipped without the image)
 //   BTF load            the .BTF of that vmlinux (or RELAX_RMRR_BENCH_BTF, else /sys/kernel/btf/vmlinux);
 //                        vs memcpy of the same bytes
+//   symbols from image  per Debian kernel prepared (6.1, 6.12, 7.3): read_kernel_image + decode_image_kallsyms
+//                        vs read_kernel_image alone (beyond_s: the decode's cost beyond decompression), and the
+//                        decode alone vs memcpy of .rodata; without any of them a synthetic xz image of 100k
+//                        symbols (KallsymsEncoder)
 // Without the Debian 6.1 kernel (tests/setup/kernel.sh debian-6.1) the benchmarks that need it are skipped
 // with a message saying so.
 #include "analysis/btf.h"
 #include "analysis/bzimage.h"
 #include "analysis/dmar.h"
 #include "analysis/elf_file.h"
+#include "analysis/image_kallsyms.h"
 #include "analysis/symbols.h"
 #include "bench_common.h"
 #include "common/file.h"
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#include "../unit/kallsyms_fixtures.h"
+#pragma GCC diagnostic pop
 
 #include <lzma.h>
 #include <unistd.h>
@@ -301,6 +311,107 @@ void BM_BzImageExtract(benchmark::State& state) {
   state.counters["elf_MiB"] = static_cast<double>(im->elf_size) / (1 << 20);
 }
 
+// ---- symbols from the image's kallsyms tables --------------------------------------------------------------
+
+// A vmlinuz to decode: a prepared Debian kernel's, or (none prepared) a synthetic one written on first use.
+struct KallsymsImage {
+  std::string name;
+  fs::path vmlinuz;  // empty: the synthetic image
+};
+
+fs::path g_synthetic_vmlinuz;
+const fs::path& synthetic_vmlinuz() {
+  static const fs::path p = []() -> fs::path {
+    try {
+      // 100k symbols, the kernel's 6.4+ layout; xz as Debian compresses its images.
+      test::KallsymsEncoder enc({analysis::KallsymsLayout::num_syms_first, analysis::KallsymsAddressForm::absolute_percpu,
+                                 8, test::sample_kallsyms(100000)});
+      Bytes image = test::build_bzimage(test::compress_with("xz --check=crc32", test::kallsyms_vmlinux(enc.rodata())));
+      fs::path to = fs::temp_directory_path() / fmt::format("relax-rmrr-bench-vmlinuz-{}", getpid());
+      if (!write_file_text(to, std::string_view(reinterpret_cast<const char*>(image.data()), image.size()))) return {};
+      return to;
+    } catch (const std::exception&) {
+      return {};
+    }
+  }();
+  g_synthetic_vmlinuz = p;
+  return p;
+}
+
+fs::path image_path(const KallsymsImage& im) { return im.vmlinuz.empty() ? synthetic_vmlinuz() : im.vmlinuz; }
+
+void image_kallsyms_case(benchmark::State& state, const KallsymsImage& im) {
+  fs::path p = image_path(im);
+  if (p.empty()) return bench::skip(state, "could not write the synthetic image (xz missing?)");
+  size_t symbols = 0;
+  std::string layout;
+  auto decode = [&] {
+    auto k = analysis::read_kernel_image(p);
+    if (!k) std::abort();
+    auto elf = analysis::ElfFile::from_bytes(std::move(k->elf), p.string());
+    if (!elf) std::abort();
+    auto syms = analysis::decode_image_kallsyms(*elf, p.string());
+    if (!syms) std::abort();
+    symbols = syms->symbols.size();
+    layout = std::string(analysis::layout_name(syms->layout));
+    benchmark::DoNotOptimize(syms->symbols.first("intel_iommu_attach_device"));
+  };
+  auto decompress_only = [&] {
+    auto k = analysis::read_kernel_image(p);
+    if (!k) std::abort();
+    benchmark::DoNotOptimize(k->elf.data());
+  };
+  measure_against(state, "read_kernel_image alone", decode, decompress_only);
+  state.SetLabel(fmt::format("{}, {} layout, baseline: read_kernel_image alone", im.name, layout));
+  if (state.counters.count("x_baseline"))
+    state.counters["beyond_s"] = state.counters["baseline_s"].value * (state.counters["x_baseline"].value - 1);
+  state.counters["symbols"] = static_cast<double>(symbols);
+}
+
+void image_kallsyms_decode_case(benchmark::State& state, const KallsymsImage& im) {
+  fs::path p = image_path(im);
+  if (p.empty()) return bench::skip(state, "could not write the synthetic image (xz missing?)");
+  auto k = analysis::read_kernel_image(p);
+  if (!k) return bench::skip(state, k.error().message);
+  auto elf = analysis::ElfFile::from_bytes(std::move(k->elf), p.string());
+  if (!elf) return bench::skip(state, elf.error().message);
+  auto rodata = elf->section_data(".rodata");
+  if (!rodata) return bench::skip(state, rodata.error().message);
+  Bytes copy(rodata->size());
+  size_t symbols = 0;
+  auto decode = [&] {
+    auto syms = analysis::decode_image_kallsyms(*elf, p.string());
+    if (!syms) std::abort();
+    symbols = syms->symbols.size();
+    benchmark::DoNotOptimize(syms->symbols.first("intel_iommu_attach_device"));
+  };
+  auto copy_bytes = [&] {
+    std::memcpy(copy.data(), rodata->data(), rodata->size());
+    benchmark::DoNotOptimize(copy.data());
+    benchmark::ClobberMemory();
+  };
+  measure_against(state, fmt::format("memcpy of the {} bytes of .rodata", rodata->size()), decode, copy_bytes);
+  state.SetLabel(fmt::format("{}, baseline: memcpy of the {} bytes of .rodata", im.name, rodata->size()));
+  state.counters["symbols"] = static_cast<double>(symbols);
+  state.counters["rodata_MiB"] = static_cast<double>(rodata->size()) / (1 << 20);
+}
+
+// One pair of benchmarks per prepared kernel; the synthetic image when none is.
+void register_image_kallsyms() {
+  std::vector<KallsymsImage> images;
+  for (const char* kernel : {"debian-6.1", "debian-6.12", "debian-7.3"})
+    if (fs::path p = bench::kernel_file("VMLINUZ", kernel); !p.empty()) images.push_back({kernel, p});
+  if (images.empty()) images.push_back({"synthetic-100k", {}});
+  for (const auto& im : images) {
+    benchmark::RegisterBenchmark(("BM_ImageKallsyms/" + im.name).c_str(),
+                                 [im](benchmark::State& st) { image_kallsyms_case(st, im); })
+        ->UseManualTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("BM_ImageKallsymsDecodeOnly/" + im.name).c_str(),
+                                 [im](benchmark::State& st) { image_kallsyms_decode_case(st, im); })
+        ->UseManualTime()->Unit(benchmark::kMillisecond);
+  }
+}
+
 // ---- BTF ---------------------------------------------------------------------------------------------------
 
 // Raw BTF bytes: RELAX_RMRR_BENCH_BTF, else the .BTF of the Debian 6.1 vmlinux, else the running kernel's.
@@ -360,10 +471,12 @@ BENCHMARK(BM_BtfLoad)->UseManualTime()->Unit(benchmark::kMillisecond);
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  register_image_kallsyms();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   std::error_code ec;
   if (fs::path p = system_map_file(); !p.empty()) fs::remove(p, ec);
   if (g_kallsyms_synthetic) fs::remove(kallsyms_file(), ec);
+  if (!g_synthetic_vmlinuz.empty()) fs::remove(g_synthetic_vmlinuz, ec);
   return 0;
 }

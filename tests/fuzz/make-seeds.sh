@@ -5,7 +5,8 @@
 #   - the committed regression seeds of tests/fuzz/seeds/<target> (inputs that once found a bug);
 #   - the real DMAR tables of tests/fixtures/dmar;
 #   - real files of this machine when present, cut to a size the fuzzer mutates quickly: the Debian 6.1 kernel
-#     of tests/setup/kernel.sh (vmlinuz head, kallsyms and config slices), /sys/kernel/btf/vmlinux, kernel
+#     of tests/setup/kernel.sh (vmlinuz head, kallsyms and config slices), the kallsyms tables of every Debian
+#     image prepared (.rodata windows and a decodable head, fuzz_seeds --image), /sys/kernel/btf/vmlinux, kernel
 #     modules (small real ELF objects with .BTF), the intel-iommu sources relax-rmrr extracted.
 # Nothing here is committed: the big files stay where they are. Usage: make-seeds.sh BUILD_DIR OUT
 set -euo pipefail
@@ -17,7 +18,7 @@ cache=${RELAX_RMRR_CACHE:-/var/cache/relax-rmrr}
 kernel_dir=$cache/kernels/debian-6.1
 
 rm -rf "$out"
-mkdir -p "$out"/{dmar,kallsyms,system_map,bzimage,elf,btf,kconfig,kbuild,transform}
+mkdir -p "$out"/{dmar,kallsyms,image_kallsyms,system_map,bzimage,elf,btf,kconfig,kbuild,transform}
 "$build/tests/fuzz/fuzz_seeds" "$out"
 
 # Committed seeds (small): inputs that once crashed a target or found a bug, kept as regression seeds.
@@ -62,6 +63,16 @@ for vmlinuz in "$kernel_dir"/image/boot/vmlinuz-*; do
   head -c 65536 "$vmlinuz" > "$out/bzimage/debian-6.1-vmlinuz-head.bin"
 done
 
+# The kallsyms tables of each prepared image's .rodata (the 6.1 one and every other era present): windows
+# around the token table and the markers, and the tables cut to their first symbols (about 3 s per image).
+for env in "$cache"/kernels/debian-*/kernel.env; do
+  [ -r "$env" ] || continue
+  vmlinuz=$(grep -s '^VMLINUZ=' "$env" | cut -d= -f2- || true)
+  [ -n "$vmlinuz" ] && [ -r "$vmlinuz" ] || continue
+  "$build/tests/fuzz/fuzz_seeds" --image "$vmlinuz" "$out/image_kallsyms" "$(basename "$(dirname "$env")")" ||
+    echo "make-seeds: no image_kallsyms seeds from $vmlinuz" >&2
+done
+
 if [ -r /sys/kernel/btf/vmlinux ]; then
   # The whole running kernel's BTF (5 MiB: slow per run, but the only real one); the fuzzer mutates mostly the
   # small synthetic ones.
@@ -88,5 +99,5 @@ for c in "$cache"/source/*/drivers/iommu/intel/iommu.c; do
 done
 
 for d in "$out"/*/; do
-  printf '%-11s %3d seeds %8d bytes\n' "$(basename "$d")" "$(find "$d" -type f | wc -l)" "$(cat "$d"/* | wc -c)"
+  printf '%-14s %3d seeds %8d bytes\n' "$(basename "$d")" "$(find "$d" -type f | wc -l)" "$(cat "$d"/* | wc -c)"
 done

@@ -59,6 +59,29 @@ void check_decodes(const std::string& name, const Bytes& rodata) {
   if (!k) throw std::runtime_error(fmt::format("{}: {}", name, k.error().message));
 }
 
+// .rodata where every 4-byte position reads as num_syms 8195 followed by a names stream of 8195 entries (the unit
+// 03 20 00 00: length 3, tokens 0x20 0 0), then `tables` token tables whose token 0x20 starts a name: each
+// position's walk is long, the search quadratic. The decoder's search budget makes it an error in milliseconds
+// (without it: over a minute under ASan with 16 tables).
+Bytes names_walk_bomb(size_t tables) {
+  Bytes r;
+  for (size_t i = 0; i < 9216; ++i) r.insert(r.end(), {0x03, 0x20, 0x00, 0x00});
+  for (size_t k = 0; k < tables; ++k) {
+    while (r.size() % 8) r.push_back(0);
+    size_t start = r.size();
+    std::vector<uint16_t> index;
+    for (unsigned t = 0; t < 256; ++t) {
+      index.push_back(static_cast<uint16_t>(r.size() - start));
+      std::string tok = t == 0x20 ? "T" : (t > 0x20 && t < 0x7f) ? std::string(1, static_cast<char>(t)) : fmt::format("z{:02x}", t);
+      r.insert(r.end(), tok.begin(), tok.end());
+      r.push_back(0);
+    }
+    while (r.size() % 8) r.push_back(0);
+    for (uint16_t v : index) r.insert(r.end(), {static_cast<uint8_t>(v), static_cast<uint8_t>(v >> 8)});
+  }
+  return r;
+}
+
 // Seeds of image_kallsyms_fuzz from a real image (the real tables are MBs; a seed stays under 64 KiB):
 //   NAME-token-window.bin    .rodata verbatim around the token table and token index (16 KiB either side)
 //   NAME-markers-window.bin  .rodata verbatim around the markers: the end of the names, the start of what follows
@@ -105,6 +128,7 @@ int real_image_seeds(const fs::path& vmlinuz, const fs::path& dir, const std::st
 
   // The head: n symbols, enough to hold _text and _stext.
   const auto& syms = k->symbols.symbols();
+  if (syms.size() != k->table_entries) throw std::runtime_error("the image has nameless kallsyms entries");
   size_t n = 1024;
   for (size_t i = 0; i < syms.size(); ++i)
     if (syms[i].name == "_text" || syms[i].name == "_stext") n = std::max(n, (i + 256) / 256 * 256);
@@ -127,10 +151,8 @@ int real_image_seeds(const fs::path& vmlinuz, const fs::path& dir, const std::st
   Bytes r;
   auto label = [&] { while (r.size() % alignment) r.push_back(0); };
   auto put = [&](const void* p, size_t len) { r.insert(r.end(), static_cast<const uint8_t*>(p), static_cast<const uint8_t*>(p) + len); };
-  std::optional<size_t> first_table;
-  auto first = [&] { label(); if (!first_table) first_table = r.size(); };
   auto put_offsets = [&] {
-    first();
+    label();
     for (size_t i = 0; i < n; ++i) {
       const uint8_t* e = d + offsets + entry * i;
       if (absolute) {
@@ -156,7 +178,7 @@ int real_image_seeds(const fs::path& vmlinuz, const fs::path& dir, const std::st
     base += delta;
     put(&base, 8);
   };
-  auto put_num_syms = [&] { first(); uint32_t v = static_cast<uint32_t>(n); put(&v, 4); };
+  auto put_num_syms = [&] { label(); uint32_t v = static_cast<uint32_t>(n); put(&v, 4); };
   auto put_names = [&] { label(); put(names_head.data(), names_head.size()); };
   auto put_markers = [&] { label(); put(d + markers, 4 * ((n + 255) / 256)); };
   auto put_seqs = [&] {
@@ -175,12 +197,11 @@ int real_image_seeds(const fs::path& vmlinuz, const fs::path& dir, const std::st
     label();
     put(d + off("kallsyms_token_index"), 512);
   };
-  // 256 real bytes before the first table and after the last, as in the image.
-  size_t lead = std::min<size_t>(256, std::min(tokens, offsets)) & ~size_t{7};
-  size_t start = table.begin()->second.address - ro_address;
+  // 256 real bytes before the first table, as in the image (a multiple of 8: the tables keep their alignment).
+  size_t start = ro.size();
   for (const auto& t : k->tables) start = std::min<size_t>(start, t.address - ro_address);
-  lead = std::min(lead, start & ~size_t{7});
-  put(d + (start & ~size_t{7}) - lead, lead);
+  size_t lead = std::min<size_t>(256, start) & ~size_t{7};
+  put(d + start - lead, lead);
   switch (k->layout) {
     case KallsymsLayout::absolute: put_offsets(); put_num_syms(); put_names(); put_markers(); put_tokens(); break;
     case KallsymsLayout::offsets_first:
@@ -192,6 +213,7 @@ int real_image_seeds(const fs::path& vmlinuz, const fs::path& dir, const std::st
     case KallsymsLayout::num_syms_first_no_base:
       put_num_syms(); put_names(); put_markers(); put_tokens(); put_offsets(); put_seqs(); break;
   }
+  // And 256 after the last.
   size_t end = 0;
   for (const auto& t : k->tables) end = std::max<size_t>(end, t.address - ro_address + t.size);
   put(d + end, std::min<size_t>(256, ro.size() - end));
@@ -277,6 +299,10 @@ int main(int argc, char** argv) {
       check_decodes(name, rodata);
       put("image_kallsyms", name, rodata);
     }
+    Bytes bomb = names_walk_bomb(16);
+    if (analysis::decode_kallsyms_tables(ByteView(bomb.data(), bomb.size()), test::kRodataAddress, test::kTextAddress, "bomb"))
+      throw std::runtime_error("names-walk-bomb.rodata decodes");
+    put("image_kallsyms", "names-walk-bomb.rodata", bomb);
 
     // ELF, BTF, bzImage: the analysis tests' generators.
     Bytes btf_old = test::build_btf({});

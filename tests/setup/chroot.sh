@@ -4,6 +4,9 @@
 #
 #   tests/setup/chroot.sh SUITE [PACKAGE...]     create or update ${RELAX_RMRR_CACHE}/chroots/SUITE; print its path
 #   tests/setup/chroot.sh --run SUITE CMD...     run CMD inside, with /proc mounted in a private mount namespace
+#   tests/setup/chroot.sh --fresh SUITE DIR      a clean minbase chroot of SUITE in DIR (from a cached debootstrap
+#                                                tarball): nothing installed but what debootstrap puts there
+#   tests/setup/chroot.sh --run-in DIR CMD...    as --run, in any chroot directory
 # RELAX_RMRR_CHROOT_SOURCES: extra sources.list lines to add (e.g. "deb http://deb.debian.org/debian
 # trixie-backports main" for a backported kernel's headers); backports' default pin (100) keeps the rest as is.
 #
@@ -90,7 +93,39 @@ ensure() {
   echo "$dir"
 }
 
+# A clean chroot: debootstrap once into a tarball, then unpack it for every use (seconds, not a minute).
+fresh() {
+  local suite=$1 dir=$2 tarball=$CACHE_ROOT/chroots/$suite-minbase.tar
+  [[ $suite =~ ^[a-z]+$ ]] || die "bad suite name '$suite'"
+  mkdir -p "$CACHE_ROOT/chroots"
+  exec 8> "$CACHE_ROOT/chroots/.$suite-minbase.lock"
+  flock 8
+  if [[ ! -f $tarball ]]; then
+    local tmp
+    tmp=$(mktemp -d "$CACHE_ROOT/chroots/.$suite-minbase.XXXXXX")
+    log "debootstrap $suite into a clean base (about a minute, once)"
+    debootstrap --variant=minbase "$suite" "$tmp/root" "$MIRROR" >&2 || die "debootstrap $suite failed"
+    printf 'deb %s %s main\ndeb %s %s-updates main\ndeb http://deb.debian.org/debian-security %s-security main\n' \
+      "$MIRROR" "$suite" "$MIRROR" "$suite" "$suite" > "$tmp/root/etc/apt/sources.list"
+    tar -C "$tmp/root" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+    rm -rf "$tmp"
+  fi
+  mkdir -p "$dir"
+  [[ -z $(ls -A "$dir") ]] || die "$dir is not empty"
+  tar -C "$dir" -xf "$tarball"
+}
+
 case "${1:-}" in
+  --fresh)
+    [[ $# -eq 3 ]] || die "usage: $0 --fresh SUITE DIR"
+    fresh "$2" "$3"
+    ;;
+  --run-in)
+    [[ $# -ge 3 ]] || die "usage: $0 --run-in DIR CMD..."
+    dir=$2
+    shift 2
+    run_in "$dir" "$@"
+    ;;
   --run)
     [[ $# -ge 3 ]] || die "usage: $0 --run SUITE CMD..."
     suite=$2
@@ -98,6 +133,6 @@ case "${1:-}" in
     [[ -f $CACHE_ROOT/chroots/$suite/.relax-rmrr-bootstrapped ]] || die "no $suite chroot: run $0 $suite first"
     run_in "$CACHE_ROOT/chroots/$suite" "$@"
     ;;
-  "" | -h | --help) die "usage: $0 SUITE [PACKAGE...] | $0 --run SUITE CMD..." ;;
+  "" | -h | --help) die "usage: $0 SUITE [PACKAGE...] | $0 --run SUITE CMD... | $0 --fresh SUITE DIR | $0 --run-in DIR CMD..." ;;
   *) ensure "$@" ;;
 esac

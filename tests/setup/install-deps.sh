@@ -16,6 +16,8 @@ test_packages=(
   debootstrap             # kernels built with another suite's gcc (Debian 13's 6.12) are built for in a chroot
   dkms openssl            # the DKMS test with Debian's real dkms; signing keys for the signing tests
   clang libclang-rt-14-dev lz4   # libFuzzer for tests/fuzz/run-fuzzers.sh; lz4 makes an lz4 bzImage seed
+  debhelper dh-dkms po-debconf lintian   # the Debian packages (debian/) and their update-flow test
+  groff-base man-db       # relax-rmrr(8) rendered and checked
 )
 
 if [ "$(id -u)" -ne 0 ]; then
