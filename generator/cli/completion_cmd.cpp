@@ -92,15 +92,18 @@ ValueKind value_kind(CLI::Option* opt) {
   return mentions_dir(opt->get_description()) ? "dir" : "file";
 }
 
-// Values an option takes after its name: 0 for a flag; a vector takes every following word.
+// A value count that stands for "every following word" (a vector option); also written into the script.
+constexpr int kEveryWord = 9999;
+
+// Values an option takes after its name: 0 for a flag.
 int value_count(const CLI::Option* opt) {
   int n = opt->get_items_expected_max();
-  return n >= CLI::detail::expected_max_vector_size ? 9999 : std::max(n, 0);
+  return n >= CLI::detail::expected_max_vector_size ? kEveryWord : std::max(n, 0);
 }
 
 struct Positional {
   ValueKind kind;
-  int count;  // 9999: every remaining word
+  int count;  // kEveryWord: every remaining word
 };
 
 struct AppEntry {
@@ -169,21 +172,21 @@ std::string bash_script(CLI::App& root) {
        "_relax_rmrr_child() {\n  case \"$1 $2\" in\n";
   for (const auto& a : apps)
     for (const auto& [word, child] : a.children) s += fmt::format("    \"{} {}\") _relax_rmrr_c=\"{}\" ;;\n", a.path, word, child);
-  s += "    *) _relax_rmrr_c= ;;\n  esac\n}\n\n";
+  s += "    *) _relax_rmrr_c='' ;;\n  esac\n}\n\n";
 
   s += "# _relax_rmrr_positional PATH INDEX: _relax_rmrr_v = what completes positional argument INDEX (from 0)\n"
        "# of PATH, empty when PATH takes no such argument.\n"
-       "_relax_rmrr_positional() {\n  _relax_rmrr_v=\n  case $1 in\n";
+       "_relax_rmrr_positional() {\n  _relax_rmrr_v=''\n  case $1 in\n";
   for (const auto& a : apps) {
     if (a.positionals.empty()) continue;
     s += fmt::format("    \"{}\")\n", a.path);
     int first = 0;
     for (const auto& p : a.positionals) {
-      if (p.count >= 9999)
+      if (p.count >= kEveryWord)
         s += fmt::format("      (($2 >= {})) && _relax_rmrr_v=\"{}\" && return\n", first, p.kind);
       else
         s += fmt::format("      (($2 >= {} && $2 < {})) && _relax_rmrr_v=\"{}\" && return\n", first, first + p.count, p.kind);
-      first += std::min(p.count, 9999);
+      first += p.count;
     }
     s += "      ;;\n";
   }
@@ -194,24 +197,21 @@ std::string bash_script(CLI::App& root) {
   for (const auto& a : apps)
     s += fmt::format("    \"{}\") _relax_rmrr_s=\"{}\" _relax_rmrr_o=\"{}\" ;;\n", a.path, join(a.offered_subcommands),
                      join(a.offered_options));
-  s += "    *) _relax_rmrr_s= _relax_rmrr_o= ;;\n  esac\n}\n\n";
+  s += "    *) _relax_rmrr_s='' _relax_rmrr_o='' ;;\n  esac\n}\n\n";
 
   s += R"SH(# _relax_rmrr_values KIND CUR: COMPREPLY for a value of that kind.
 _relax_rmrr_values() {
   case $1 in
-    file | dir)
-      local IFS=$'\n'
-      compopt -o filenames 2>/dev/null
-      if [[ $1 == dir ]]; then COMPREPLY=($(compgen -d -- "$2")); else COMPREPLY=($(compgen -f -- "$2")); fi
-      ;;
-    release) COMPREPLY=($(compgen -W "$(command ls /lib/modules 2>/dev/null)" -- "$2")) ;;
-    "words "*) COMPREPLY=($(compgen -W "${1#words }" -- "$2")) ;;
+    file) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -f -- "$2") ;;
+    dir) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -d -- "$2") ;;
+    release) mapfile -t COMPREPLY < <(compgen -W "$(command ls /lib/modules 2>/dev/null)" -- "$2") ;;
+    "words "*) mapfile -t COMPREPLY < <(compgen -W "${1#words }" -- "$2") ;;
     *) COMPREPLY=() ;;
   esac
 }
 
 _relax_rmrr() {
-  local cur=${COMP_WORDS[COMP_CWORD]} path= w i pending=0 kind=none npos=0
+  local cur=${COMP_WORDS[COMP_CWORD]} path='' w i pending=0 kind=none npos=0
   local _relax_rmrr_n _relax_rmrr_v _relax_rmrr_c _relax_rmrr_s _relax_rmrr_o
   COMPREPLY=()
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -238,25 +238,25 @@ _relax_rmrr() {
         ;;
     esac
   done
-  [[ $cur == = ]] && cur=
+  [[ $cur == = ]] && cur=''
   if ((pending > 0)); then
     _relax_rmrr_values "$kind" "$cur"
     return 0
   fi
   _relax_rmrr_words "$path"
   if [[ $cur == -* ]]; then
-    COMPREPLY=($(compgen -W "$_relax_rmrr_o" -- "$cur"))
+    mapfile -t COMPREPLY < <(compgen -W "$_relax_rmrr_o" -- "$cur")
     return 0
   fi
   if [[ -n $_relax_rmrr_s && $npos == 0 ]]; then
-    COMPREPLY=($(compgen -W "$_relax_rmrr_s" -- "$cur"))
+    mapfile -t COMPREPLY < <(compgen -W "$_relax_rmrr_s" -- "$cur")
     return 0
   fi
   _relax_rmrr_positional "$path" "$npos"
   if [[ -n $_relax_rmrr_v ]]; then
     _relax_rmrr_values "$_relax_rmrr_v" "$cur"
   else
-    COMPREPLY=($(compgen -W "$_relax_rmrr_o" -- "$cur"))
+    mapfile -t COMPREPLY < <(compgen -W "$_relax_rmrr_o" -- "$cur")
   fi
   return 0
 }
@@ -274,7 +274,7 @@ Command add_completion_command(CLI::App& root) {
   app->add_option("shell", *shell, "The shell (bash)")->required()->check(CLI::IsMember({"bash"}));
   app->footer("Example: relax-rmrr completion bash > /usr/share/bash-completion/completions/relax-rmrr\n"
               "Exit codes: 0 written, 2 unknown shell.");
-  return {app, [&root] {
+  return {app, [&root, shell] {  // holding `shell` keeps the option's target alive
             if (auto st = write_stdout(bash_script(root)); !st) return report_error(st.error());
             return 0;
           }};

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <set>
+#include <sstream>
+#include <vector>
 
 namespace fs = std::filesystem;
 
@@ -30,15 +32,20 @@ class Completion : public ::testing::Test {
     auto r = run_command(fmt::format("{} completion bash > {}", RELAX_RMRR_BINARY, quote(script_.string())));
     generated_ = r.exit_code == 0;
     generate_output_ = r.output;
-    // Sources the script, finds its function through `complete -p` and runs it on the words given.
+    // Sources the script, finds its function through `complete -p`, then runs it once per input line: the words
+    // of a command line separated by \x1f (the last one is being completed), ended by an END field. Prints what
+    // each offers on one line, separated by \x1f.
     driver_ = dir_->path() / "complete.sh";
     ASSERT_TRUE(write_file_text(driver_,
-                                "source \"$1\" || exit 90\nshift\n"
+                                "source \"$1\" || exit 90\n"
                                 "spec=$(complete -p relax-rmrr) || exit 91\n"
                                 "fn=${spec#*-F }; fn=${fn%% *}\n"
-                                "COMP_WORDS=(\"$@\"); COMP_CWORD=$(($# - 1)); COMP_LINE=\"$*\"; COMP_POINT=${#COMP_LINE}\n"
-                                "\"$fn\" relax-rmrr \"${COMP_WORDS[COMP_CWORD]}\" \"${COMP_WORDS[COMP_CWORD-1]}\" || exit 92\n"
-                                "printf '%s\\n' \"${COMPREPLY[@]}\"\n")
+                                "while IFS=$'\\x1f' read -r -a COMP_WORDS; do\n"
+                                "  unset 'COMP_WORDS[${#COMP_WORDS[@]}-1]'\n"
+                                "  COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMP_LINE=\"${COMP_WORDS[*]}\"; COMP_POINT=${#COMP_LINE}\n"
+                                "  \"$fn\" relax-rmrr \"${COMP_WORDS[COMP_CWORD]}\" \"${COMP_WORDS[COMP_CWORD-1]}\" || exit 92\n"
+                                "  printf '%s\\x1f' \"${COMPREPLY[@]}\"; echo\n"
+                                "done\n")
                     .ok());
   }
   static void TearDownTestSuite() {
@@ -46,19 +53,36 @@ class Completion : public ::testing::Test {
     dir_ = nullptr;
   }
 
-  // What the completion offers for the command line `words` (the last one is the word being completed),
-  // run in `cwd` (default: the test directory).
-  static std::set<std::string> complete(const std::vector<std::string>& words, const fs::path& cwd = {}) {
-    std::string cmd = fmt::format("cd {} && bash --norc --noprofile {} {}", quote((cwd.empty() ? dir_->path() : cwd).string()),
-                                  quote(driver_.string()), quote(script_.string()));
-    for (const auto& w : words) cmd += " " + quote(w);
+  // What the completion offers for each command line of `queries` (the last word of each is the word being
+  // completed), run in `cwd` (default: the test directory). One bash for all of them.
+  static std::vector<std::set<std::string>> complete_all(const std::vector<std::vector<std::string>>& queries,
+                                                         const fs::path& cwd = {}) {
+    std::string input;
+    for (const auto& words : queries) {
+      for (const auto& w : words) input += w + "\x1f";
+      input += "END\n";
+    }
+    fs::path in = dir_->path() / "queries";
+    EXPECT_TRUE(write_file_text(in, input).ok());
+    std::string cmd = fmt::format("cd {} && bash --norc --noprofile {} {} < {}", quote((cwd.empty() ? dir_->path() : cwd).string()),
+                                  quote(driver_.string()), quote(script_.string()), quote(in.string()));
     auto r = run_command(cmd);
     EXPECT_EQ(r.exit_code, 0) << cmd << "\n" << r.output;
-    std::set<std::string> out;
-    std::istringstream in(r.output);
-    for (std::string line; std::getline(in, line);)
-      if (!line.empty()) out.insert(line);
+    std::vector<std::set<std::string>> out;
+    std::istringstream lines(r.output);
+    for (std::string line; std::getline(lines, line);) {
+      std::set<std::string> offered;
+      std::istringstream words(line);
+      for (std::string w; std::getline(words, w, '\x1f');)
+        if (!w.empty()) offered.insert(w);
+      out.push_back(offered);
+    }
+    EXPECT_EQ(out.size(), queries.size()) << r.output;
+    out.resize(queries.size());
     return out;
+  }
+  static std::set<std::string> complete(const std::vector<std::string>& words, const fs::path& cwd = {}) {
+    return complete_all({words}, cwd).front();
   }
 
   static std::string show(const std::set<std::string>& s) {
@@ -80,6 +104,10 @@ TEST_F(Completion, ScriptIsValidBash) {
   auto text = read_file_text(script_);
   ASSERT_TRUE(text.ok());
   EXPECT_NE(text->find("complete -F "), std::string::npos);
+  if (run_command("command -v shellcheck").exit_code == 0) {
+    auto sc = run_command("shellcheck -s bash " + quote(script_.string()));
+    EXPECT_EQ(sc.exit_code, 0) << sc.output;
+  }
 }
 
 TEST_F(Completion, IsHiddenFromHelp) {
@@ -94,15 +122,18 @@ TEST_F(Completion, OffersEverySubcommand) {
   auto root = help_of("");
   ASSERT_EQ(root.exit_code, 0);
   ASSERT_GE(root.subcommands.size(), 10u) << "the --help parser found too few subcommands";
-  auto all = complete({"relax-rmrr", ""});
-  for (const auto& sub : root.subcommands) {
+  std::vector<std::vector<std::string>> queries{{"relax-rmrr", ""}, {"relax-rmrr", "-"}};
+  for (const auto& sub : root.subcommands) queries.push_back({"relax-rmrr", sub.substr(0, sub.size() - 1)});
+  auto offered = complete_all(queries);
+  const auto& all = offered[0];
+  for (size_t i = 0; i < root.subcommands.size(); ++i) {
+    const auto& sub = root.subcommands[i];
     EXPECT_TRUE(all.count(sub)) << "relax-rmrr <TAB> does not offer " << sub << ": " << show(all);
-    auto partial = complete({"relax-rmrr", sub.substr(0, sub.size() - 1)});
-    EXPECT_TRUE(partial.count(sub)) << "relax-rmrr " << sub.substr(0, sub.size() - 1) << "<TAB> does not offer " << sub;
+    EXPECT_TRUE(offered[i + 2].count(sub)) << "relax-rmrr " << sub.substr(0, sub.size() - 1) << "<TAB> does not offer " << sub;
   }
   EXPECT_FALSE(all.count("completion")) << "the hidden subcommand is offered";
   for (const auto& names : root.options)
-    for (const auto& n : names) EXPECT_TRUE(complete({"relax-rmrr", "-"}).count(n)) << "relax-rmrr -<TAB> lacks " << n;
+    for (const auto& n : names) EXPECT_TRUE(offered[1].count(n)) << "relax-rmrr -<TAB> lacks " << n;
 }
 
 TEST_F(Completion, OffersEveryOptionOfEverySubcommand) {
@@ -114,15 +145,21 @@ TEST_F(Completion, OffersEveryOptionOfEverySubcommand) {
     auto page = help_of(sub);
     ASSERT_EQ(page.exit_code, 0) << sub;
     ASSERT_FALSE(page.options.empty()) << "no options parsed from relax-rmrr " << sub << " --help";
-    auto dash = complete({"relax-rmrr", sub, "-"});
+    // relax-rmrr SUB -<TAB>, then relax-rmrr SUB --optio<TAB> for each long option.
+    std::vector<std::vector<std::string>> queries{{"relax-rmrr", sub, "-"}};
+    for (const auto& names : page.options)
+      for (const auto& name : names)
+        if (name.size() > 2) queries.push_back({"relax-rmrr", sub, name.substr(0, name.size() - 1)});
+    auto offered = complete_all(queries);
+    const auto& dash = offered.front();
+    size_t q = 1;
     for (const auto& names : page.options)
       for (const auto& name : names) {
         EXPECT_TRUE(dash.count(name)) << "relax-rmrr " << sub << " -<TAB> does not offer " << name << ": " << show(dash);
-        if (name.size() > 2) {  // a long option from a prefix: --ou<TAB>
-          std::string partial = name.substr(0, name.size() - 1);
-          auto got = complete({"relax-rmrr", sub, partial});
-          EXPECT_TRUE(got.count(name)) << "relax-rmrr " << sub << " " << partial << "<TAB> does not offer " << name << ": "
-                                       << show(got);
+        if (name.size() > 2) {
+          const auto& got = offered[q++];
+          EXPECT_TRUE(got.count(name)) << "relax-rmrr " << sub << " " << name.substr(0, name.size() - 1)
+                                       << "<TAB> does not offer " << name << ": " << show(got);
         }
         ++checked;
       }
@@ -144,6 +181,8 @@ TEST_F(Completion, CompletesOptionValuesAndPositionalFiles) {
   EXPECT_EQ(complete({"relax-rmrr", "patch", "--format", "=", "kp"}), (std::set<std::string>{"kpatch"}));
   // Paths: files for file options and positionals, directories for directory options.
   EXPECT_TRUE(complete({"relax-rmrr", "load", "rel"}, d.path()).count("relax_rmrr.ko"));
+  ASSERT_TRUE(write_file_text(d.path() / "my module.ko", "x").ok());
+  EXPECT_EQ(complete({"relax-rmrr", "install", "my"}, d.path()), (std::set<std::string>{"my module.ko"}));
   EXPECT_TRUE(complete({"relax-rmrr", "build", "--kallsyms", "kall"}, d.path()).count("kallsyms.txt"));
   EXPECT_TRUE(complete({"relax-rmrr", "build", "-o", "rel"}, d.path()).count("relax_rmrr.ko"));
   EXPECT_EQ(complete({"relax-rmrr", "doctor", "--root", ""}, d.path()), (std::set<std::string>{"kbuild-dir"}));
