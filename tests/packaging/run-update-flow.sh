@@ -1,7 +1,7 @@
 #!/bin/bash
 # The Debian update flow end to end, in a clean chroot (ctest label e2e):
 #
-#   tests/packaging/run-update-flow.sh bookworm|trixie RELAX_RMRR_BINARY
+#   tests/packaging/run-update-flow.sh bookworm|trixie
 #
 #  1. relax-rmrr's packages are built for the suite (tests/packaging/build-packages.sh; lintian: no errors);
 #  2. a fresh minbase chroot of the suite, the agreement preseeded, `apt-get install` of both packages;
@@ -14,7 +14,7 @@
 # The kernel is the one tests/setup/kernel.sh prepared for the suite (debian-6.1, debian-6.12): its cached
 # packages are offered to apt, so only what is missing is downloaded. Never touches the host's apt or /lib/modules.
 set -euo pipefail
-SUITE=${1:?usage: run-update-flow.sh bookworm|trixie RELAX_RMRR_BINARY}
+SUITE=${1:?usage: run-update-flow.sh bookworm|trixie}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 CACHE_ROOT=${RELAX_RMRR_CACHE:-/var/cache/relax-rmrr}
