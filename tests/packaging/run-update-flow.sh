@@ -69,7 +69,7 @@ printf '#!/bin/sh\nexit 101\n' > "$ROOT/usr/sbin/policy-rc.d"
 chmod 755 "$ROOT/usr/sbin/policy-rc.d"
 step update.log apt-get update -q
 step preseed.log sh -c 'echo "relax-rmrr relax-rmrr/consent boolean true" | debconf-set-selections'
-step install.log sh -c 'apt-get install -y -q /debs/relax-rmrr_*.deb /debs/relax-rmrr-dkms_*.deb'
+step install.log sh -c 'apt-get install -y -q --no-install-recommends /debs/relax-rmrr_*.deb /debs/relax-rmrr-dkms_*.deb'
 check "the agreement is recorded (/etc/relax-rmrr/consent)" grep -qx yes "$ROOT/etc/relax-rmrr/consent"
 check "dkms knows relax-rmrr" bash -c "'$REPO/tests/setup/chroot.sh' --run-in '$ROOT' dkms status -m relax-rmrr | grep -q relax-rmrr"
 check "the boot unit is installed and enabled" bash -c \
