@@ -12,12 +12,14 @@ OUT=${2:?usage: build-packages.sh SUITE OUTDIR}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 CACHE_ROOT=${RELAX_RMRR_CACHE:-/var/cache/relax-rmrr}
-BUILD_DEPS=(debhelper dh-dkms po-debconf dpkg-dev)
+BUILD_DEPS=(build-essential debhelper dh-dkms po-debconf dpkg-dev)
 log() { echo "[packages] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 cd "$REPO"
-files=$(git ls-files -co --exclude-standard | LC_ALL=C sort)
+# What goes into the packages: the tree without tests/ (the package build does not read it), so a change to a
+# test does not rebuild them.
+files=$(git ls-files -co --exclude-standard | grep -v '^tests/' | LC_ALL=C sort)
 key=$(cd "$REPO" && printf '%s\n' "$files" | while IFS= read -r f; do [[ -f $f ]] && sha256sum "$f"; done | sha256sum | cut -c1-16)
 cached=$CACHE_ROOT/packages/$SUITE/$key
 mkdir -p "$OUT"

@@ -95,7 +95,8 @@ ensure() {
 
 # A clean chroot: debootstrap once into a tarball, then unpack it for every use (seconds, not a minute).
 fresh() {
-  local suite=$1 dir=$2 tarball=$CACHE_ROOT/chroots/$suite-minbase.tar
+  local suite=$1 dir=$2
+  local tarball=$CACHE_ROOT/chroots/$suite-minbase.tar
   [[ $suite =~ ^[a-z]+$ ]] || die "bad suite name '$suite'"
   mkdir -p "$CACHE_ROOT/chroots"
   exec 8> "$CACHE_ROOT/chroots/.$suite-minbase.lock"
