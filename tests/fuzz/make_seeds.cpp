@@ -59,29 +59,6 @@ void check_decodes(const std::string& name, const Bytes& rodata) {
   if (!k) throw std::runtime_error(fmt::format("{}: {}", name, k.error().message));
 }
 
-// .rodata where every 4-byte position reads as num_syms 8195 followed by a names stream of 8195 entries (the unit
-// 03 20 00 00: length 3, tokens 0x20 0 0), then `tables` token tables whose token 0x20 starts a name: each
-// position's walk is long, the search quadratic. The decoder's search budget makes it an error in milliseconds
-// (without it: over a minute under ASan with 16 tables).
-Bytes names_walk_bomb(size_t tables) {
-  Bytes r;
-  for (size_t i = 0; i < 9216; ++i) r.insert(r.end(), {0x03, 0x20, 0x00, 0x00});
-  for (size_t k = 0; k < tables; ++k) {
-    while (r.size() % 8) r.push_back(0);
-    size_t start = r.size();
-    std::vector<uint16_t> index;
-    for (unsigned t = 0; t < 256; ++t) {
-      index.push_back(static_cast<uint16_t>(r.size() - start));
-      std::string tok = t == 0x20 ? "T" : (t > 0x20 && t < 0x7f) ? std::string(1, static_cast<char>(t)) : fmt::format("z{:02x}", t);
-      r.insert(r.end(), tok.begin(), tok.end());
-      r.push_back(0);
-    }
-    while (r.size() % 8) r.push_back(0);
-    for (uint16_t v : index) r.insert(r.end(), {static_cast<uint8_t>(v), static_cast<uint8_t>(v >> 8)});
-  }
-  return r;
-}
-
 // Seeds of image_kallsyms_fuzz from a real image (the real tables are MBs; a seed stays under 64 KiB):
 //   NAME-token-window.bin    .rodata verbatim around the token table and token index (16 KiB either side)
 //   NAME-markers-window.bin  .rodata verbatim around the markers: the end of the names, the start of what follows
@@ -299,7 +276,9 @@ int main(int argc, char** argv) {
       check_decodes(name, rodata);
       put("image_kallsyms", name, rodata);
     }
-    Bytes bomb = names_walk_bomb(16);
+    // Every 4-byte position reads as num_syms 8195 followed by a long names stream: quadratic without the
+    // decoder's search budget (over a minute under ASan), an error in milliseconds with it.
+    Bytes bomb = test::names_walk_bomb(16);
     if (analysis::decode_kallsyms_tables(ByteView(bomb.data(), bomb.size()), test::kRodataAddress, test::kTextAddress, "bomb"))
       throw std::runtime_error("names-walk-bomb.rodata decodes");
     put("image_kallsyms", "names-walk-bomb.rodata", bomb);

@@ -266,21 +266,7 @@ namespace {
 // Bytes crafted so that almost every position starts a long names walk: the search has a work budget
 // proportional to .rodata and refuses the input when it runs out, instead of working for hours.
 TEST(ImageKallsyms, CraftedWalkBombIsRefusedQuickly) {
-  Bytes r;
-  for (size_t i = 0; i < 9216; ++i) r.insert(r.end(), {0x03, 0x20, 0x00, 0x00});
-  for (size_t k = 0; k < 16; ++k) {
-    while (r.size() % 8) r.push_back(0);
-    size_t start = r.size();
-    std::vector<uint16_t> index;
-    for (unsigned t = 0; t < 256; ++t) {
-      index.push_back(static_cast<uint16_t>(r.size() - start));
-      std::string tok = t == 0x20 ? "T" : (t > 0x20 && t < 0x7f) ? std::string(1, static_cast<char>(t)) : fmt::format("z{:02x}", t);
-      r.insert(r.end(), tok.begin(), tok.end());
-      r.push_back(0);
-    }
-    while (r.size() % 8) r.push_back(0);
-    for (uint16_t v : index) r.insert(r.end(), {static_cast<uint8_t>(v), static_cast<uint8_t>(v >> 8)});
-  }
+  Bytes r = names_walk_bomb(16);
   auto k = analysis::decode_kallsyms_tables(ByteView(r.data(), r.size()), kRodataAddress, kTextAddress, "bomb");
   ASSERT_FALSE(k.ok());
   EXPECT_EQ(k.error().code, ExitCode::bad_input);

@@ -223,6 +223,27 @@ inline std::vector<KallsymsSymbol> sample_kallsyms(size_t text_symbols, bool per
   return s;
 }
 
+// Bytes crafted so that almost every position starts a long names walk (`03 20 00 00` repeated), followed by
+// `tables` token tables: the decoder's work budget must refuse them quickly.
+inline Bytes names_walk_bomb(size_t tables) {
+  Bytes r;
+  for (size_t i = 0; i < 9216; ++i) r.insert(r.end(), {0x03, 0x20, 0x00, 0x00});
+  for (size_t k = 0; k < tables; ++k) {
+    while (r.size() % 8) r.push_back(0);
+    size_t start = r.size();
+    std::vector<uint16_t> index;
+    for (unsigned t = 0; t < 256; ++t) {
+      index.push_back(static_cast<uint16_t>(r.size() - start));
+      std::string tok = t == 0x20 ? "T" : (t > 0x20 && t < 0x7f) ? std::string(1, static_cast<char>(t)) : fmt::format("z{:02x}", t);
+      r.insert(r.end(), tok.begin(), tok.end());
+      r.push_back(0);
+    }
+    while (r.size() % 8) r.push_back(0);
+    for (uint16_t v : index) r.insert(r.end(), {static_cast<uint8_t>(v), static_cast<uint8_t>(v >> 8)});
+  }
+  return r;
+}
+
 // A vmlinux-like ELF whose .rodata holds `rodata`.
 inline Bytes kallsyms_vmlinux(const Bytes& rodata, uint64_t text_address = kTextAddress) {
   std::vector<SectionSpec> secs;
