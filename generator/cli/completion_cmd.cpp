@@ -163,7 +163,10 @@ std::string bash_script(CLI::App& root) {
   for (const auto& a : apps)
     for (const auto& [names, spec] : a.options) {
       std::string patterns;
-      for (const auto& n : names) patterns += (patterns.empty() ? "" : "|") + fmt::format("\"{} {}\"", a.path, n);
+      for (const auto& n : names) {
+        if (!patterns.empty()) patterns += '|';
+        patterns += fmt::format("\"{} {}\"", a.path, n);
+      }
       s += fmt::format("    {}) _relax_rmrr_n={} _relax_rmrr_v=\"{}\" ;;\n", patterns, spec.first, spec.second);
     }
   s += "    *) _relax_rmrr_n=0 _relax_rmrr_v=none ;;\n  esac\n}\n\n";

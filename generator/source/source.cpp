@@ -1,13 +1,12 @@
 #include "source/source.h"
 
-#include "common/sha256.h"
-
 #include "common/file.h"
 #include "common/json.h"
-#include "common/subprocess.h"
-
+#include "common/sha256.h"
+#include "source/tar_reader.h"
 
 #include <algorithm>
+#include <future>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -17,6 +16,7 @@
 #include <memory>
 #include <sys/stat.h>
 #include <unistd.h>
+
 
 namespace fs = std::filesystem;
 
@@ -48,13 +48,6 @@ std::optional<std::pair<Layout, fs::path>> driver_in_iommu_dir(const fs::path& i
   return std::nullopt;
 }
 
-enum class Compression { none, xz, gzip, zstd, bzip2 };
-
-struct Decompressor {
-  std::vector<std::string> argv;  // reads the file named last, writes the tar stream to stdout
-  std::string package;            // Debian package that provides it, for hints
-};
-
 Result<Compression> sniff(const fs::path& file) {
   // Read only the first 512 bytes: the tar header or a compressor's magic number.
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(file.c_str(), "rb"), &std::fclose);
@@ -74,39 +67,24 @@ Result<Compression> sniff(const fs::path& file) {
                ExitCode::bad_input, {}};
 }
 
-Result<Decompressor> decompressor_for(Compression c, const fs::path& file) {
-  auto pick = [&](std::initializer_list<const char*> names, std::vector<std::string> args, std::string package) -> Result<Decompressor> {
-    for (const char* name : names)
-      if (proc::find_program(name)) {
-        Decompressor d{{name}, package};
-        for (auto& a : args) d.argv.push_back(a);
-        d.argv.push_back(file.string());
-        return d;
-      }
-    return Error{fmt::format("cannot decompress {}: {} is not installed", file.string(), *names.begin()), ExitCode::missing,
-                 fmt::format("apt-get install {}", package)};
-  };
-  switch (c) {
-    case Compression::xz: return pick({"xz"}, {"-dc", "-T0"}, "xz-utils");  // -T0: xz >= 5.4 decompresses blocks in parallel
-    case Compression::gzip: return pick({"pigz", "gzip"}, {"-dc"}, "gzip");
-    case Compression::zstd: return pick({"zstd"}, {"-dcq"}, "zstd");
-    case Compression::bzip2: return pick({"lbzip2", "pbzip2", "bzip2"}, {"-dc"}, "bzip2");
-    case Compression::none: break;
+// Remembers a read error of the decompressed stream, to tell a damaged compressed file from a damaged archive.
+struct WatchedSource final : ByteSource {
+  explicit WatchedSource(ByteSource& s) : in(s) {}
+  Result<size_t> read(uint8_t* buf, size_t n) override {
+    auto r = in.read(buf, n);
+    if (!r) failure = r.error();
+    return r;
   }
-  return Decompressor{};
-}
-
-// Lines of tar's stderr that only say that one of our alternative patterns had no match.
-bool only_pattern_misses(std::string_view err) {
-  for (const auto& line : split_lines(err)) {
-    std::string l = trim(line);
-    if (l.empty()) continue;
-    if (l.find("Not found in archive") != std::string::npos) continue;
-    if (l.find("Exiting with failure status due to previous errors") != std::string::npos) continue;
-    return false;
+  void drain() {
+    std::vector<uint8_t> buf(size_t{1} << 20);
+    while (!failure) {
+      auto r = read(buf.data(), buf.size());
+      if (!r || *r == 0) break;
+    }
   }
-  return true;
-}
+  ByteSource& in;
+  std::optional<Error> failure;
+};
 
 // The directory under `staging` that holds drivers/iommu: staging itself or one top-level directory.
 std::optional<fs::path> find_extracted_root(const fs::path& staging) {
@@ -215,11 +193,13 @@ Result<SourceTree> open_directory(const fs::path& dir_in) {
   return t;
 }
 
+
 Result<std::string> sha256_file(const fs::path& path) {
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) return Error{fmt::format("cannot open {}: {}", path.string(), std::strerror(errno)), errno == ENOENT ? ExitCode::missing : ExitCode::bad_input, {}};
+  constexpr size_t kChunk = size_t{1} << 20;
   Sha256 sha;
-  std::vector<unsigned char> buf(size_t{1} << 20);
+  std::vector<unsigned char> buf(kChunk);
   for (;;) {
     size_t n = std::fread(buf.data(), 1, buf.size(), f.get());
     if (n == 0) break;
@@ -232,7 +212,7 @@ Result<std::string> sha256_file(const fs::path& path) {
 
 namespace {
 
-// The tarball's SHA-256 remembered per file identity (issue 9) in <cache>/.sha256/<SHA-256 of its absolute path>:
+// The tarball's SHA-256 remembered per file identity in <cache>/.sha256/<SHA-256 of its absolute path>:
 // "dev inode size mtime ctime sha256". ctime cannot be set from user space, so a file rewritten in place (even
 // with its mtime put back) no longer matches and is hashed again. A cached source then costs a stat instead of
 // reading the whole tarball (~140 MB) on every build (file_identity: common/file.h).
@@ -277,16 +257,9 @@ Result<SourceTree> open_tarball(const fs::path& tarball, const LocateOptions& op
   if (remembered && !is_file(cache / *remembered / kMarker)) remembered.reset();
   std::string sha;
   bool remember = false;
-  if (remembered) {
-    sha = *remembered;
-  } else {
-    RR_ASSIGN(sha, sha256_file(tarball));
-    // Remembered (once the entry is there) only when the file did not change while it was read.
-    remember = identity && file_identity(tarball) == identity;
-  }
-  double hash_seconds = since(t0);
-
-  fs::path entry = cache / sha;
+  double hash_seconds = 0;
+  ExtractStats stats;
+  fs::path entry;
   auto finish = [&](bool hit, double extract_seconds) -> Result<SourceTree> {
     RR_ASSIGN(SourceTree t, open_directory(entry));
     t.origin = Origin::tarball;
@@ -297,8 +270,33 @@ Result<SourceTree> open_tarball(const fs::path& tarball, const LocateOptions& op
     t.hash_remembered = remembered.has_value();
     if (remember) remember_sha256(record, *identity, sha);
     t.extract_seconds = extract_seconds;
+    t.extract_stream_bytes = stats.stream_bytes;
+    t.extract_stopped_early = stats.stopped_early;
     return t;
   };
+  if (remembered) {
+    sha = *remembered;
+    hash_seconds = since(t0);
+    entry = cache / sha;
+    if (is_file(entry / kMarker)) return finish(true, 0);
+  }
+
+  // Not remembered: the tarball is hashed on another thread while drivers/iommu is extracted into a staging
+  // directory, and the staging directory becomes the entry named by the hash. On a first build (every DKMS
+  // build at apt time) the two cost the longer of them, not their sum.
+  std::future<Result<std::string>> hashing;
+  if (!remembered)
+    hashing = std::async(std::launch::async, [&tarball, t0, &hash_seconds]() {
+      auto h = sha256_file(tarball);
+      hash_seconds = since(t0);
+      return h;
+    });
+  struct JoinHash {  // an early return must not leave the thread reading `tarball`
+    std::future<Result<std::string>>& f;
+    ~JoinHash() {
+      if (f.valid()) f.wait();
+    }
+  } join_hash{hashing};
   if (is_file(entry / kMarker)) return finish(true, 0);
 
   std::error_code ec;
@@ -326,37 +324,41 @@ Result<SourceTree> open_tarball(const fs::path& tarball, const LocateOptions& op
   } cleanup{staging};
 
   auto t1 = std::chrono::steady_clock::now();
-  // Only drivers/iommu and the top Makefile, whether or not the archive has a top-level directory.
-  // With --no-wildcards-match-slash, '*' stands for exactly that one directory name.
-  std::vector<std::string> tar_argv = {"tar", "-x", "--no-same-owner", "--no-same-permissions", "-C", staging.string(),
-                                       "--wildcards", "--no-wildcards-match-slash", "-f"};
-  tar_argv.push_back(comp == Compression::none ? tarball.string() : "-");
-  for (const char* pattern : {"drivers/iommu", "*/drivers/iommu", "Makefile", "*/Makefile"}) tar_argv.push_back(pattern);
-  proc::Command tar_cmd{tar_argv, {}, {{"LC_ALL", "C"}}, {}, {}};
-
-  std::vector<proc::Command> pipeline;
-  std::string decompressor_package;
-  if (comp != Compression::none) {
-    RR_ASSIGN(Decompressor d, decompressor_for(comp, tarball));
-    decompressor_package = d.package;
-    pipeline.push_back(proc::Command{d.argv, {}, {{"LC_ALL", "C"}}, {}, {}});
-  }
-  pipeline.push_back(tar_cmd);
-  auto ran = proc::run_pipeline(pipeline);
-  if (!ran) {
-    Error e = ran.error();
-    if (e.code == ExitCode::missing && e.hint.empty()) e.hint = "apt-get install tar " + decompressor_package;
-    return e;
-  }
-  const auto& outs = *ran;
-  if (outs.size() == 2 && !outs[0].ok())
-    return Error{fmt::format("cannot decompress {} ({}): {}", tarball.string(), outs[0].describe_end(), proc::last_lines(outs[0].err, 5)),
-                 ExitCode::bad_input, "the file is damaged or truncated; download it again"};
-  const auto& tar_out = outs.back();
-  if (!tar_out.ok() && !only_pattern_misses(tar_out.err))
-    return Error{fmt::format("cannot extract {} ({}): {}", tarball.string(), tar_out.describe_end(), proc::last_lines(tar_out.err, 5)),
-                 ExitCode::bad_input, "the file is damaged or not a tar archive"};
+  // Only drivers/iommu and the top Makefile, read in this process; reading stops once they are out
+  // (tar_reader.h), so the decompressor never runs past drivers/iommu.
+  {
+    RR_ASSIGN(std::unique_ptr<ByteSource> stream, open_decompressed(tarball, comp));
+    WatchedSource watched(*stream);
+    auto decompress_error = [&](const Error& e) {
+      if (e.code == ExitCode::environment) return e.with_context(fmt::format("cannot decompress {}", tarball.string()));
+      return Error{fmt::format("cannot decompress {}: {}", tarball.string(), e.message), ExitCode::bad_input,
+                   "the file is damaged or truncated; download it again"};
+    };
+    auto extracted = extract_iommu_source(watched, staging);
+    if (!extracted) {
+      if (watched.failure) return decompress_error(*watched.failure);
+      Error e = extracted.error();
+      if (e.code == ExitCode::environment) return e;  // writing the cache failed
+      // A damaged compressed stream can show first as a broken tar header: the decompressor's verdict wins.
+      if (watched.drain(); watched.failure) return decompress_error(*watched.failure);
+      return Error{fmt::format("cannot extract {}: {}", tarball.string(), e.message), ExitCode::bad_input,
+                   e.hint.empty() ? "the file is damaged or not a tar archive" : e.hint};
+    }
+    stats = *extracted;
+    // Read to the end: the rest of the stream (padding, the compressed stream's index and checks) must be sound.
+    if (!stats.stopped_early) {
+      watched.drain();
+      if (watched.failure) return decompress_error(*watched.failure);
+    }
+  }  // a decoder's threads end here
   double extract_seconds = since(t1);
+  if (hashing.valid()) {
+    RR_ASSIGN(sha, hashing.get());
+    // Remembered (once the entry is there) only when the file did not change while it was read.
+    remember = identity && file_identity(tarball) == identity;
+    entry = cache / sha;
+    if (is_file(entry / kMarker)) return finish(true, extract_seconds);  // another name or run got there first
+  }
 
   auto root = find_extracted_root(staging);
   if (!root)
@@ -403,6 +405,8 @@ Json to_json(const SourceTree& t) {
     j.set("hash_seconds", t.hash_seconds);
     j.set("hash_remembered", t.hash_remembered);
     j.set("extract_seconds", t.extract_seconds);
+    j.set("extract_stream_bytes", t.extract_stream_bytes);
+    j.set("extract_stopped_early", t.extract_stopped_early);
   }
   return j;
 }

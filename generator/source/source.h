@@ -4,11 +4,13 @@
 // a kernel tree, or a directory that holds just drivers/iommu (or is drivers/iommu). A tarball is extracted
 // partially -- drivers/iommu/ and the top Makefile (the version), which is all the compile needs on top of a
 // kernel headers package -- into a cache directory named by the tarball's SHA-256, so later runs only hash it.
+// The extraction reads the tarball in this process and stops once those members are out (tar_reader.h).
 #pragma once
 
 #include "common/json.h"
 #include "common/result.h"
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -48,6 +50,8 @@ struct SourceTree {
   double hash_seconds = 0;           // tarballs only
   bool hash_remembered = false;      // tarballs only: the hash came from <cache>/.sha256 (same file, unchanged)
   double extract_seconds = 0;        // tarballs only, 0 on a cache hit
+  uint64_t extract_stream_bytes = 0; // tarballs only: bytes of the decompressed tar stream read, 0 on a cache hit
+  bool extract_stopped_early = false;  // tarballs only: reading stopped before the end of the archive
 };
 
 struct LocateOptions {
