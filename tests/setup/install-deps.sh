@@ -18,6 +18,7 @@ test_packages=(
   clang libclang-rt-14-dev lz4   # libFuzzer for tests/fuzz/run-fuzzers.sh; lz4 makes an lz4 bzImage seed
   debhelper dh-dkms po-debconf lintian   # the Debian packages (debian/) and their update-flow test
   groff-base man-db       # relax-rmrr(8) rendered and checked
+  clang-format            # the style check (tests/style/check-format.sh)
 )
 
 if [ "$(id -u)" -ne 0 ]; then
