@@ -36,16 +36,14 @@ const struct btf_type* skip_qualifiers(const struct btf* b, uint32_t id) {
   const struct btf_type* t = btf__type_by_id(b, id);
   for (int guard = 0; t && guard < 32; ++guard) {
     int k = btf_kind(t);
-    if (k != BTF_KIND_TYPEDEF && k != BTF_KIND_CONST && k != BTF_KIND_VOLATILE && k != BTF_KIND_RESTRICT &&
-        k != btf_compat::kKindTypeTag)
+    if (k != BTF_KIND_TYPEDEF && k != BTF_KIND_CONST && k != BTF_KIND_VOLATILE && k != BTF_KIND_RESTRICT && k != btf_compat::kKindTypeTag)
       return t;
     t = btf__type_by_id(b, t->type);
   }
   return t;
 }
 
-std::optional<BtfMember> find_member(const struct btf* b, const struct btf_type* t, std::string_view name,
-                                     uint64_t base_bits, int depth) {
+std::optional<BtfMember> find_member(const struct btf* b, const struct btf_type* t, std::string_view name, uint64_t base_bits, int depth) {
   if (!t || depth > 8 || (!btf_is_struct(t) && !btf_is_union(t))) return std::nullopt;
   const struct btf_member* m = btf_members(t);
   uint16_t n = btf_vlen(t);
@@ -181,13 +179,13 @@ std::optional<BtfFunction> Btf::function(std::string_view name) const {
 
 const std::vector<std::string>& special_section_structs() {
   static const std::vector<std::string> names{
-      "bug_entry",              // __bug_table
-      "jump_entry",             // __jump_table
-      "alt_instr",              // .altinstructions
-      "static_call_site",       // .static_call_sites
-      "orc_entry",              // .orc_unwind
+      "bug_entry",  // __bug_table
+      "jump_entry",  // __jump_table
+      "alt_instr",  // .altinstructions
+      "static_call_site",  // .static_call_sites
+      "orc_entry",  // .orc_unwind
       "exception_table_entry",  // __ex_table
-      "paravirt_patch_site",    // .parainstructions (before 6.8)
+      "paravirt_patch_site",  // .parainstructions (before 6.8)
   };
   return names;
 }

@@ -20,15 +20,15 @@ class ElfFile;
 
 struct BtfMember {
   std::string name;
-  uint64_t bit_offset = 0;      // from the start of the outer struct (anonymous members are looked through)
-  uint32_t bitfield_size = 0;   // 0 when not a bitfield
+  uint64_t bit_offset = 0;  // from the start of the outer struct (anonymous members are looked through)
+  uint32_t bitfield_size = 0;  // 0 when not a bitfield
   uint32_t type_id = 0;
 };
 
 struct BtfFunction {
   std::string name;
-  bool global = false;               // BTF_FUNC_GLOBAL vs static
-  std::vector<std::string> params;   // parameter names (may be empty strings)
+  bool global = false;  // BTF_FUNC_GLOBAL vs static
+  std::vector<std::string> params;  // parameter names (may be empty strings)
 };
 
 class Btf {
@@ -45,7 +45,9 @@ class Btf {
   Btf& operator=(const Btf&) = delete;
   ~Btf();
 
-  struct btf* raw() const { return btf_; }
+  struct btf* raw() const {
+    return btf_;
+  }
   const std::string& origin() const { return origin_; }
   uint32_t type_count() const;
 

@@ -72,7 +72,10 @@ size_t size_hint(ByteView in) {
 Result<Bytes> gunzip(ByteView in, const DecompressOptions& o) {
   z_stream s{};
   if (inflateInit2(&s, 16 + MAX_WBITS) != Z_OK) return make_error(ExitCode::environment, "zlib: inflateInit2 failed");
-  struct End { z_stream* s; ~End() { inflateEnd(s); } } end{&s};
+  struct End {
+    z_stream* s;
+    ~End() { inflateEnd(s); }
+  } end{&s};
   Sink sink(o.max_output, size_hint(in));
   size_t consumed = 0;
   for (;;) {
@@ -100,10 +103,12 @@ constexpr uint64_t kLzmaMemoryLimit = uint64_t{256} << 20;
 
 Result<Bytes> unxz(ByteView in, Compression c, const DecompressOptions& o) {
   lzma_stream s = LZMA_STREAM_INIT;
-  lzma_ret init = c == Compression::xz ? lzma_stream_decoder(&s, kLzmaMemoryLimit, 0)
-                                       : lzma_alone_decoder(&s, kLzmaMemoryLimit);
+  lzma_ret init = c == Compression::xz ? lzma_stream_decoder(&s, kLzmaMemoryLimit, 0) : lzma_alone_decoder(&s, kLzmaMemoryLimit);
   if (init != LZMA_OK) return make_error(ExitCode::environment, "liblzma: decoder init failed ({})", static_cast<int>(init));
-  struct End { lzma_stream* s; ~End() { lzma_end(s); } } end{&s};
+  struct End {
+    lzma_stream* s;
+    ~End() { lzma_end(s); }
+  } end{&s};
   Sink sink(o.max_output, size_hint(in));
   s.next_in = in.data();
   s.avail_in = in.size();
@@ -127,7 +132,10 @@ Result<Bytes> unxz(ByteView in, Compression c, const DecompressOptions& o) {
 Result<Bytes> unzstd(ByteView in, const DecompressOptions& o) {
   ZSTD_DCtx* ctx = ZSTD_createDCtx();
   if (!ctx) return make_error(ExitCode::environment, "libzstd: cannot create a context");
-  struct End { ZSTD_DCtx* c; ~End() { ZSTD_freeDCtx(c); } } end{ctx};
+  struct End {
+    ZSTD_DCtx* c;
+    ~End() { ZSTD_freeDCtx(c); }
+  } end{ctx};
   ZSTD_DCtx_setParameter(ctx, ZSTD_d_windowLogMax, 31);  // kernels are compressed with --ultra -22
   Sink sink(o.max_output, size_hint(in));
   ZSTD_inBuffer ib{in.data(), in.size(), 0};
@@ -162,7 +170,8 @@ Result<Bytes> unlz4_legacy(ByteView in, const DecompressOptions& o) {
       if (n > in.size() - pos) return truncated(Compression::lz4);
       return corrupt(Compression::lz4, "empty block");
     }
-    if (n > static_cast<uint32_t>(LZ4_compressBound(static_cast<int>(kLz4LegacyBlock)))) return corrupt(Compression::lz4, fmt::format("block of {} bytes is larger than any 8 MiB block compresses to", n));
+    if (n > static_cast<uint32_t>(LZ4_compressBound(static_cast<int>(kLz4LegacyBlock))))
+      return corrupt(Compression::lz4, fmt::format("block of {} bytes is larger than any 8 MiB block compresses to", n));
     int got = LZ4_decompress_safe(reinterpret_cast<const char*>(in.data() + pos), reinterpret_cast<char*>(block.data()),
                                   static_cast<int>(n), static_cast<int>(block.size()));
     if (got < 0) return corrupt(Compression::lz4, fmt::format("block at offset {:#x} does not decode", pos - 4));
@@ -186,7 +195,10 @@ Result<Bytes> unlz4_frame(ByteView in, const DecompressOptions& o) {
   LZ4F_dctx* ctx = nullptr;
   if (LZ4F_isError(LZ4F_createDecompressionContext(&ctx, LZ4F_VERSION)))
     return make_error(ExitCode::environment, "liblz4: cannot create a context");
-  struct End { LZ4F_dctx* c; ~End() { LZ4F_freeDecompressionContext(c); } } end{ctx};
+  struct End {
+    LZ4F_dctx* c;
+    ~End() { LZ4F_freeDecompressionContext(c); }
+  } end{ctx};
   Sink sink(o.max_output, size_hint(in));
   size_t pos = 0;
   for (;;) {
@@ -205,7 +217,10 @@ Result<Bytes> unlz4_frame(ByteView in, const DecompressOptions& o) {
 Result<Bytes> bunzip2(ByteView in, const DecompressOptions& o) {
   bz_stream s{};
   if (BZ2_bzDecompressInit(&s, 0, 0) != BZ_OK) return make_error(ExitCode::environment, "libbz2: init failed");
-  struct End { bz_stream* s; ~End() { BZ2_bzDecompressEnd(s); } } end{&s};
+  struct End {
+    bz_stream* s;
+    ~End() { BZ2_bzDecompressEnd(s); }
+  } end{&s};
   Sink sink(o.max_output, size_hint(in));
   size_t consumed = 0;
   for (;;) {
@@ -289,8 +304,7 @@ Result<SetupHeader> parse_setup_header(ByteView f) {
   h.payload_length = *pl;
   h.code_offset = (static_cast<size_t>(h.setup_sects == 0 ? 4 : h.setup_sects) + 1) * 512;
   if (h.payload_length == 0 || !f.has(h.code_offset, 0) || !f.has(h.code_offset + h.payload_offset, h.payload_length))
-    return make_error(ExitCode::bad_input,
-                      "bzImage payload ({:#x} bytes at {:#x}+{:#x}) lies outside the {}-byte file (truncated image?)",
+    return make_error(ExitCode::bad_input, "bzImage payload ({:#x} bytes at {:#x}+{:#x}) lies outside the {}-byte file (truncated image?)",
                       h.payload_length, h.code_offset, h.payload_offset, f.size());
   if (auto kv = f.read<uint16_t>(0x20e); kv && *kv != 0) {
     size_t at = size_t{0x200} + *kv;
@@ -323,8 +337,8 @@ Result<KernelImage> extract_vmlinux(ByteView file, const DecompressOptions& o) {
   auto out = decompress(payload, *c, o);
   if (!out) return out.error().with_context("bzImage");
   if (!is_elf(ByteView(out->data(), out->size())))
-    return make_error(ExitCode::bad_input, "bzImage {} payload decompressed to {} bytes that are not an ELF vmlinux",
-                      compression_name(*c), out->size());
+    return make_error(ExitCode::bad_input, "bzImage {} payload decompressed to {} bytes that are not an ELF vmlinux", compression_name(*c),
+                      out->size());
   img.compression = *c;
   img.setup = std::move(h);
   img.elf = std::move(out).value();

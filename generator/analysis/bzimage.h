@@ -18,12 +18,12 @@ std::string_view compression_name(Compression c);
 std::optional<Compression> detect_compression(ByteView data);
 
 struct SetupHeader {
-  uint8_t setup_sects = 0;       // 0 means 4 (boot protocol)
-  uint16_t version = 0;          // boot protocol, e.g. 0x020f
-  size_t code_offset = 0;        // file offset of the protected-mode code: (setup_sects + 1) * 512
-  uint32_t payload_offset = 0;   // relative to code_offset (protocol >= 2.08)
+  uint8_t setup_sects = 0;  // 0 means 4 (boot protocol)
+  uint16_t version = 0;  // boot protocol, e.g. 0x020f
+  size_t code_offset = 0;  // file offset of the protected-mode code: (setup_sects + 1) * 512
+  uint32_t payload_offset = 0;  // relative to code_offset (protocol >= 2.08)
   uint32_t payload_length = 0;
-  std::string kernel_version;    // the setup's version string, e.g. "6.1.0-56-amd64 (debian-kernel@...) #1 ..."
+  std::string kernel_version;  // the setup's version string, e.g. "6.1.0-56-amd64 (debian-kernel@...) #1 ..."
 };
 
 // Error (bad_input) when the "HdrS" magic is absent or the payload lies outside the file.
@@ -39,8 +39,8 @@ Result<Bytes> decompress(ByteView data, Compression c, const DecompressOptions& 
 
 struct KernelImage {
   Compression compression = Compression::none;  // none: the input was a plain ELF
-  std::optional<SetupHeader> setup;             // set for a bzImage
-  Bytes elf;                                    // the vmlinux ELF
+  std::optional<SetupHeader> setup;  // set for a bzImage
+  Bytes elf;  // the vmlinux ELF
 };
 
 Result<KernelImage> extract_vmlinux(ByteView file, const DecompressOptions& options = {});

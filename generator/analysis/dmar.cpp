@@ -15,7 +15,8 @@ Result<std::vector<DeviceScope>> decode_scopes(ByteView table, size_t begin, siz
   std::vector<DeviceScope> scopes;
   size_t at = begin;
   while (at < end) {
-    if (end - at < kScopeHeader) return bad(at, fmt::format("device scope needs {} bytes, {} left in its structure", kScopeHeader, end - at));
+    if (end - at < kScopeHeader)
+      return bad(at, fmt::format("device scope needs {} bytes, {} left in its structure", kScopeHeader, end - at));
     uint8_t type = *table.read<uint8_t>(at);
     uint8_t len = *table.read<uint8_t>(at + 1);
     if (len < kScopeHeader) return bad(at, fmt::format("device scope length {} is shorter than its {}-byte header", len, kScopeHeader));
@@ -83,15 +84,15 @@ uint8_t checksum_of(ByteView bytes) {
 Result<Table> decode(ByteView bytes, const DecodeOptions& options) {
   if (bytes.size() < kHeaderSize)
     return make_error(ExitCode::bad_input, "DMAR table truncated: {} bytes, the header alone needs {}", bytes.size(), kHeaderSize);
-  if (bytes.string_at(0, 4) != "DMAR")
-    return make_error(ExitCode::bad_input, "not a DMAR table: signature is '{}'", bytes.string_at(0, 4));
+  if (bytes.string_at(0, 4) != "DMAR") return make_error(ExitCode::bad_input, "not a DMAR table: signature is '{}'", bytes.string_at(0, 4));
   Table t;
   t.length = *bytes.read<uint32_t>(4);
   if (t.length < kHeaderSize) return bad(4, fmt::format("table length {} is shorter than the {}-byte header", t.length, kHeaderSize));
   if (t.length > bytes.size())
     return make_error(ExitCode::bad_input, "DMAR table truncated: header says {} bytes, only {} present", t.length, bytes.size());
   ByteView table = *bytes.sub(0, t.length);
-  if (bytes.size() > t.length) t.notes.push_back(fmt::format("{} bytes after the table's stated length were ignored", bytes.size() - t.length));
+  if (bytes.size() > t.length)
+    t.notes.push_back(fmt::format("{} bytes after the table's stated length were ignored", bytes.size() - t.length));
 
   t.revision = *table.read<uint8_t>(8);
   t.checksum = *table.read<uint8_t>(9);
@@ -117,9 +118,11 @@ Result<Table> decode(ByteView bytes, const DecodeOptions& options) {
     uint16_t len = *table.read<uint16_t>(at + 2);
     if (len < 4) return bad(at, fmt::format("{} structure has length {}, shorter than its own header", struct_type_name(type), len));
     if (len > t.length - at)
-      return bad(at, fmt::format("{} structure length {} runs past the end of the table ({} bytes left)", struct_type_name(type), len, t.length - at));
+      return bad(at, fmt::format("{} structure length {} runs past the end of the table ({} bytes left)", struct_type_name(type), len,
+                                 t.length - at));
     size_t fixed = fixed_size(type);
-    if (len < fixed) return bad(at, fmt::format("{} structure length {} is shorter than its fixed part ({} bytes)", struct_type_name(type), len, fixed));
+    if (len < fixed)
+      return bad(at, fmt::format("{} structure length {} is shorter than its fixed part ({} bytes)", struct_type_name(type), len, fixed));
     size_t end = at + len;
     switch (type) {
       case 0: {
@@ -139,9 +142,11 @@ Result<Table> decode(ByteView bytes, const DecodeOptions& options) {
         r.base = *table.read<uint64_t>(at + 8);
         r.limit = *table.read<uint64_t>(at + 16);
         RR_ASSIGN(r.scopes, decode_scopes(table, at + fixed, end));
-        if (r.limit < r.base) t.notes.push_back(fmt::format("RMRR at offset {:#x} ends ({:#x}) before it begins ({:#x})", at, r.limit, r.base));
+        if (r.limit < r.base)
+          t.notes.push_back(fmt::format("RMRR at offset {:#x} ends ({:#x}) before it begins ({:#x})", at, r.limit, r.base));
         if (r.base % 4096 != 0 || (r.limit + 1) % 4096 != 0)
-          t.notes.push_back(fmt::format("RMRR at offset {:#x} [{:#x}-{:#x}] is not page aligned; the kernel warns about it", at, r.base, r.limit));
+          t.notes.push_back(
+              fmt::format("RMRR at offset {:#x} [{:#x}-{:#x}] is not page aligned; the kernel warns about it", at, r.base, r.limit));
         t.rmrrs.push_back(std::move(r));
         break;
       }
@@ -225,7 +230,7 @@ Bytes encode(const Table& t) {
   put_text(out, "DMAR", 4);
   put<uint32_t>(out, 0);  // length, patched below
   put<uint8_t>(out, t.revision);
-  put<uint8_t>(out, 0);   // checksum, patched below
+  put<uint8_t>(out, 0);  // checksum, patched below
   put_text(out, t.oem_id, 6);
   put_text(out, t.oem_table_id, 8);
   put<uint32_t>(out, t.oem_revision);
@@ -354,8 +359,7 @@ Json to_json(const Table& t) {
 
 std::string format_path(const DeviceScope& s) {
   std::string out = fmt::format("{:02x}:", s.start_bus);
-  for (size_t i = 0; i < s.path.size(); ++i)
-    out += fmt::format("{}{:02x}.{:x}", i ? "/" : "", s.path[i].device, s.path[i].function);
+  for (size_t i = 0; i < s.path.size(); ++i) out += fmt::format("{}{:02x}.{:x}", i ? "/" : "", s.path[i].device, s.path[i].function);
   return out;
 }
 

@@ -63,7 +63,7 @@ struct OtherStruct {
   size_t offset = 0;
   std::string detail;  // e.g. ANDD's ACPI object name, RHSA's proximity domain
   std::vector<DeviceScope> scopes;
-  Bytes raw;           // the whole structure, so encode() writes it back unchanged
+  Bytes raw;  // the whole structure, so encode() writes it back unchanged
 };
 
 struct Table {
@@ -71,7 +71,7 @@ struct Table {
   uint8_t revision = 0;
   uint8_t checksum = 0;
   bool checksum_ok = false;
-  std::string oem_id;        // 6 bytes, padding kept
+  std::string oem_id;  // 6 bytes, padding kept
   std::string oem_table_id;  // 8 bytes, padding kept
   uint32_t oem_revision = 0;
   std::string creator_id;
@@ -98,7 +98,8 @@ uint8_t checksum_of(ByteView bytes);
 // The inverse of decode(): DRHDs, then RMRRs, then ATSRs, then the other structures, with length and
 // checksum computed. Used to build test tables (QEMU's DMAR plus an RMRR) and checked by round trips.
 Bytes encode(const Table& table);
-DeviceScope make_scope(ScopeType type, uint8_t start_bus, std::vector<PathEntry> path);  // sum of all bytes mod 256; 0 for a valid ACPI table
+DeviceScope make_scope(ScopeType type, uint8_t start_bus,
+                       std::vector<PathEntry> path);  // sum of all bytes mod 256; 0 for a valid ACPI table
 
 Json to_json(const Table& table);
 Json to_json(const DeviceScope& scope);

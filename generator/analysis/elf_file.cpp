@@ -11,8 +11,7 @@ namespace {
 
 Error elf_error(const std::string& origin, std::string_view what) {
   const char* msg = elf_errmsg(-1);
-  return make_error(ExitCode::bad_input, "{}: not a readable ELF file: {}{}{}", origin, what, msg ? ": " : "",
-                    msg ? msg : "");
+  return make_error(ExitCode::bad_input, "{}: not a readable ELF file: {}{}{}", origin, what, msg ? ": " : "", msg ? msg : "");
 }
 
 bool libelf_ready() {
@@ -84,10 +83,9 @@ Status ElfFile::load_headers() {
   if (elf_getshdrnum(elf_, &count) != 0) return elf_error(origin_, "section count");
   // libelf quietly treats a section header table outside the file as absent: say it is corrupt instead.
   size_t table_entries = std::max<size_t>(count, eh.e_shnum);
-  if ((eh.e_shoff != 0 || table_entries != 0) &&
-      (eh.e_shentsize == 0 || !bytes().has(eh.e_shoff, table_entries * size_t{eh.e_shentsize})))
-    return make_error(ExitCode::bad_input, "{}: the section header table ({} entries at {:#x}) lies outside the {}-byte file",
-                      origin_, table_entries, eh.e_shoff, data_->size());
+  if ((eh.e_shoff != 0 || table_entries != 0) && (eh.e_shentsize == 0 || !bytes().has(eh.e_shoff, table_entries * size_t{eh.e_shentsize})))
+    return make_error(ExitCode::bad_input, "{}: the section header table ({} entries at {:#x}) lies outside the {}-byte file", origin_,
+                      table_entries, eh.e_shoff, data_->size());
   if (count == 0) return ok_status();
   if (elf_getshdrstrndx(elf_, &strndx) != 0) return elf_error(origin_, "section name table index");
   if (strndx >= count) return make_error(ExitCode::bad_input, "{}: section name table index {} out of range", origin_, strndx);
@@ -113,8 +111,8 @@ Status ElfFile::load_headers() {
       s.name = name;
     }
     if (s.has_file_data() && !bytes().has(s.offset, s.size))
-      return make_error(ExitCode::bad_input, "{}: section {} ({}) at {:#x}+{:#x} lies outside the {}-byte file",
-                        origin_, i, s.name, s.offset, s.size, data_->size());
+      return make_error(ExitCode::bad_input, "{}: section {} ({}) at {:#x}+{:#x} lies outside the {}-byte file", origin_, i, s.name,
+                        s.offset, s.size, data_->size());
     sections_.push_back(std::move(s));
   }
   return ok_status();

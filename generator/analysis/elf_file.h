@@ -20,7 +20,7 @@ namespace rr::analysis {
 struct ElfSection {
   size_t index = 0;
   std::string name;
-  uint32_t type = 0;   // SHT_*
+  uint32_t type = 0;  // SHT_*
   uint64_t flags = 0;  // SHF_*
   uint64_t address = 0;
   uint64_t offset = 0;
@@ -36,8 +36,8 @@ struct ElfSymbol {
   std::string name;
   uint64_t value = 0;
   uint64_t size = 0;
-  uint8_t type = 0;   // STT_*
-  uint8_t bind = 0;   // STB_*
+  uint8_t type = 0;  // STT_*
+  uint8_t bind = 0;  // STB_*
   uint16_t section_index = 0;  // st_shndx (SHN_* values kept as is)
 };
 

@@ -17,19 +17,19 @@ struct Facts {
   std::string kernel_release;
   std::string cmdline;
   std::vector<std::string> intel_iommu_options;  // values of every intel_iommu= on the command line
-  bool iommu_enabled_on_cmdline = false;         // intel_iommu=on (or sm_on)
-  bool iommu_disabled_on_cmdline = false;        // intel_iommu=off
-  bool relax_rmrr_on_cmdline = false;            // intel_iommu=relax_rmrr (patched kernels, Proxmox)
-  std::vector<std::string> iommu_units;          // /sys/class/iommu/*: active remapping units
-  std::optional<std::string> lockdown;           // none, integrity, confidentiality; nullopt when not reported
-  std::optional<bool> secure_boot;               // nullopt on BIOS boot or unreadable efivars
+  bool iommu_enabled_on_cmdline = false;  // intel_iommu=on (or sm_on)
+  bool iommu_disabled_on_cmdline = false;  // intel_iommu=off
+  bool relax_rmrr_on_cmdline = false;  // intel_iommu=relax_rmrr (patched kernels, Proxmox)
+  std::vector<std::string> iommu_units;  // /sys/class/iommu/*: active remapping units
+  std::optional<std::string> lockdown;  // none, integrity, confidentiality; nullopt when not reported
+  std::optional<bool> secure_boot;  // nullopt on BIOS boot or unreadable efivars
   bool proxmox_kernel = false;
-  bool proxmox_knows_relax_rmrr = false;         // pve kernels from 6.2.16-13 carry the option
-  std::optional<bool> config_livepatch;          // nullopt when no config could be read
+  bool proxmox_knows_relax_rmrr = false;  // pve kernels from 6.2.16-13 carry the option
+  std::optional<bool> config_livepatch;  // nullopt when no config could be read
   std::optional<bool> config_intel_iommu;
-  std::string config_source;                     // where the config came from
+  std::string config_source;  // where the config came from
   bool kernel_log_readable = false;
-  std::vector<std::string> rmrr_log_lines;       // the kernel's RMRR veto messages, and RMRR parse lines
+  std::vector<std::string> rmrr_log_lines;  // the kernel's RMRR veto messages, and RMRR parse lines
   std::vector<lifecycle::LivepatchState> livepatches;
 
   bool iommu_active() const { return !iommu_units.empty(); }

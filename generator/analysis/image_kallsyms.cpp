@@ -130,7 +130,7 @@ struct NamesStream {
   size_t start = 0, end = 0;
   size_t alignment = 8;
   bool two_byte_lengths = true;  // the 6.1+ rule: a first byte >= 0x80 carries 7 bits and a second byte follows
-  bool long_seen = false;        // a length >= 0x80 was read
+  bool long_seen = false;  // a length >= 0x80 was read
   std::vector<uint32_t> every_256th;  // offset in names of symbols 0, 256, 512, ...: what markers must hold
   size_t markers = 0;
   size_t markers_end = 0;
@@ -343,9 +343,8 @@ struct Decoding {
 };
 
 // Every check an address hypothesis must pass; the reason for the first that fails goes to `why`.
-std::optional<Decoding> try_hypothesis(const Rodata& r, const TokenTable& t, const NamesStream& s,
-                                       const std::vector<std::string>& names, const AddressTable& h, uint64_t text_address,
-                                       std::string& why) {
+std::optional<Decoding> try_hypothesis(const Rodata& r, const TokenTable& t, const NamesStream& s, const std::vector<std::string>& names,
+                                       const AddressTable& h, uint64_t text_address, std::string& why) {
   std::vector<uint64_t> addresses = read_addresses(r, h, s.count);
   for (size_t i = 1; i < addresses.size(); ++i)
     if (addresses[i] < addresses[i - 1]) {
@@ -364,8 +363,8 @@ std::optional<Decoding> try_hypothesis(const Rodata& r, const TokenTable& t, con
     if (name.empty()) continue;  // the kernel does not print nameless entries
     if (name == "_text" || name == "_stext") {
       if (addresses[i] != text_address) {
-        why = fmt::format("{}/{}: {} decodes to {:#x}, the ELF's .text is at {:#x}", layout_name(h.layout),
-                          address_form_name(h.form), name, addresses[i], text_address);
+        why = fmt::format("{}/{}: {} decodes to {:#x}, the ELF's .text is at {:#x}", layout_name(h.layout), address_form_name(h.form), name,
+                          addresses[i], text_address);
         return std::nullopt;
       }
       text_seen = true;
@@ -399,9 +398,8 @@ std::string first_reasons(const std::vector<std::string>& reasons) {
 }
 
 bool same_symbols(const std::vector<Symbol>& a, const std::vector<Symbol>& b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const Symbol& x, const Symbol& y) {
-    return x.address == y.address && x.type == y.type && x.name == y.name;
-  });
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const Symbol& x, const Symbol& y) { return x.address == y.address && x.type == y.type && x.name == y.name; });
 }
 
 }  // namespace
@@ -443,7 +441,8 @@ Result<ImageKallsyms> decode_image_kallsyms(const ElfFile& elf, const std::strin
   if (!elf.is_64bit() || elf.machine() != EM_X86_64 || elf.file_type() != ET_EXEC || !text || text->address < kKernelHalf) {
     Error e = make_error(ExitCode::bad_input,
                          "{}: not an x86_64 kernel image (a kernel is an ELF executable for x86_64 whose .text is "
-                         "linked in the kernel's half of the address space)", origin);
+                         "linked in the kernel's half of the address space)",
+                         origin);
     e.hint = "pass the target's vmlinuz (/boot/vmlinuz-<release> or /usr/lib/modules/<release>/vmlinuz) or the vmlinux it decompresses to";
     return e;
   }
@@ -454,8 +453,7 @@ Result<ImageKallsyms> decode_image_kallsyms(const ElfFile& elf, const std::strin
   return decode_kallsyms_tables(bytes, rodata->address, text->address, origin);
 }
 
-Result<ImageKallsyms> decode_kallsyms_tables(ByteView rodata, uint64_t rodata_address, uint64_t text_address,
-                                             const std::string& origin) {
+Result<ImageKallsyms> decode_kallsyms_tables(ByteView rodata, uint64_t rodata_address, uint64_t text_address, const std::string& origin) {
   Rodata r{rodata, rodata_address};
   unsigned seeds = 0, walks = 0;
   const size_t budget_total = names_search_budget(rodata.size());
@@ -466,8 +464,9 @@ Result<ImageKallsyms> decode_kallsyms_tables(ByteView rodata, uint64_t rodata_ad
                          "{}: no kallsyms tables in .rodata: looked for a token table (the run \"0\",\"1\",...,\"9\" of "
                          "single-character tokens, found {} time{}) followed by a token index that matches it, found none",
                          origin, seeds, seeds == 1 ? "" : "s");
-    e.hint = "the kernel was built without CONFIG_KALLSYMS, or the image is damaged: give the symbols another way "
-             "(--kallsyms with a /proc/kallsyms dump of that kernel, --system-map, or --vmlinux from the -dbg package)";
+    e.hint =
+        "the kernel was built without CONFIG_KALLSYMS, or the image is damaged: give the symbols another way "
+        "(--kallsyms with a /proc/kallsyms dump of that kernel, --system-map, or --vmlinux from the -dbg package)";
     return e;
   }
 
@@ -483,8 +482,9 @@ Result<ImageKallsyms> decode_kallsyms_tables(ByteView rodata, uint64_t rodata_ad
                            "up after {} steps ({} token table{}, {} walks tried; a kernel's tables need less than one "
                            "step per byte of .rodata)",
                            origin, budget_total, token_tables.size(), token_tables.size() == 1 ? "" : "s", walks);
-      e.hint = "the image is damaged: give the symbols another way (--kallsyms with a /proc/kallsyms dump of that "
-               "kernel, --system-map, or --vmlinux from the -dbg package)";
+      e.hint =
+          "the image is damaged: give the symbols another way (--kallsyms with a /proc/kallsyms dump of that "
+          "kernel, --system-map, or --vmlinux from the -dbg package)";
       return e;
     }
     for (const auto& s : streams_per_table.back()) {
@@ -494,7 +494,8 @@ Result<ImageKallsyms> decode_kallsyms_tables(ByteView rodata, uint64_t rodata_ad
         continue;
       }
       auto hypotheses = address_hypotheses(r, t, s);
-      if (hypotheses.empty()) rejected.push_back(fmt::format("names at {:#x}: no address table where any layout puts it", r.address + s.start));
+      if (hypotheses.empty())
+        rejected.push_back(fmt::format("names at {:#x}: no address table where any layout puts it", r.address + s.start));
       for (const auto& h : hypotheses) {
         std::string why;
         if (auto d = try_hypothesis(r, t, s, *names, h, text_address, why)) accepted.push_back(std::move(*d));
@@ -509,10 +510,11 @@ Result<ImageKallsyms> decode_kallsyms_tables(ByteView rodata, uint64_t rodata_ad
     Error e = make_error(ExitCode::bad_input,
                          "{}: the kallsyms tables do not decode consistently: {} token table{}, {} names stream{} whose "
                          "markers agree ({} walks tried){}",
-                         origin, token_tables.size(), token_tables.size() == 1 ? "" : "s", streams, streams == 1 ? "" : "s",
-                         walks, first_reasons(rejected));
-    e.hint = "the image is damaged or of a layout this version does not know: give the symbols another way (--kallsyms "
-             "with a /proc/kallsyms dump of that kernel, --system-map, or --vmlinux from the -dbg package)";
+                         origin, token_tables.size(), token_tables.size() == 1 ? "" : "s", streams, streams == 1 ? "" : "s", walks,
+                         first_reasons(rejected));
+    e.hint =
+        "the image is damaged or of a layout this version does not know: give the symbols another way (--kallsyms "
+        "with a /proc/kallsyms dump of that kernel, --system-map, or --vmlinux from the -dbg package)";
     return e;
   }
   for (size_t i = 1; i < accepted.size(); ++i)
@@ -520,9 +522,8 @@ Result<ImageKallsyms> decode_kallsyms_tables(ByteView rodata, uint64_t rodata_ad
       return make_error(ExitCode::bad_input,
                         "{}: the kallsyms tables decode in {} different ways that all pass the checks ({} at {:#x} and "
                         "{} at {:#x}): refusing to guess",
-                        origin, accepted.size(), layout_name(accepted[0].hypothesis.layout),
-                        accepted[0].tables.front().address, layout_name(accepted[i].hypothesis.layout),
-                        accepted[i].tables.front().address);
+                        origin, accepted.size(), layout_name(accepted[0].hypothesis.layout), accepted[0].tables.front().address,
+                        layout_name(accepted[i].hypothesis.layout), accepted[i].tables.front().address);
 
   Decoding& d = accepted.front();
   ImageKallsyms out;
@@ -534,8 +535,7 @@ Result<ImageKallsyms> decode_kallsyms_tables(ByteView rodata, uint64_t rodata_ad
   out.self_checked = d.self_checked;
   out.checks = {
       "token index gives the offset of each of the 256 tokens",
-      fmt::format("{} names walk to the end of the names table; all {} markers agree", d.names->count,
-                  d.names->every_256th.size()),
+      fmt::format("{} names walk to the end of the names table; all {} markers agree", d.names->count, d.names->every_256th.size()),
       "every name expands from used tokens and starts with its type letter",
       "addresses are sorted",
       fmt::format("_text at the ELF's .text ({:#x})", text_address),

@@ -19,8 +19,8 @@ class ElfFile;
 
 // Where the tables sit relative to each other. The kernel has reordered them twice and dropped one.
 enum class KallsymsLayout {
-  absolute,        // kallsyms_addresses (u64 each), num_syms, names, markers, token table, token index
-  offsets_first,   // offsets, relative_base, num_syms, names, markers, token table, token index (5.10 to 6.1.41)
+  absolute,  // kallsyms_addresses (u64 each), num_syms, names, markers, token table, token index
+  offsets_first,  // offsets, relative_base, num_syms, names, markers, token table, token index (5.10 to 6.1.41)
   offsets_first_seqs,  // as offsets_first with seqs_of_names before the token table (6.1.42 to 6.3)
   num_syms_first,  // num_syms, names, markers, token table/index, offsets, relative_base, seqs (6.4 to 6.19)
   num_syms_first_no_base,  // as num_syms_first without relative_base (7.0 on)
@@ -30,27 +30,27 @@ std::string_view layout_kernels(KallsymsLayout layout);
 
 // How an entry of the address table becomes an address.
 enum class KallsymsAddressForm {
-  absolute,         // the u64 is the address
+  absolute,  // the u64 is the address
   absolute_percpu,  // v >= 0: v itself (per-CPU symbols); v < 0: relative_base - 1 - v (x86_64 SMP up to 6.14)
-  base_relative,    // relative_base + (u32)v (6.15 to 6.19; earlier kernels without absolute per-CPU symbols)
-  place_relative,   // the entry's own address + (s32)v (7.0 on)
+  base_relative,  // relative_base + (u32)v (6.15 to 6.19; earlier kernels without absolute per-CPU symbols)
+  place_relative,  // the entry's own address + (s32)v (7.0 on)
 };
 std::string_view address_form_name(KallsymsAddressForm form);
 
 struct KallsymsTable {
-  std::string name;      // "kallsyms_names", ...
+  std::string name;  // "kallsyms_names", ...
   uint64_t address = 0;  // link-time virtual address
-  uint64_t size = 0;     // bytes
+  uint64_t size = 0;  // bytes
 };
 
 struct ImageKallsyms {
   SymbolTable symbols;  // SymbolSource::image, table order (= address order), empty names left out as the kernel does
   KallsymsLayout layout = KallsymsLayout::offsets_first;
   KallsymsAddressForm address_form = KallsymsAddressForm::absolute_percpu;
-  bool long_names = false;       // some name's length took two bytes (the 6.1+ encoding was needed)
-  size_t table_entries = 0;      // num_syms (the symbols above skip empty names)
+  bool long_names = false;  // some name's length took two bytes (the 6.1+ encoding was needed)
+  size_t table_entries = 0;  // num_syms (the symbols above skip empty names)
   std::vector<KallsymsTable> tables;  // in address order
-  unsigned self_checked = 0;     // kallsyms_* tables listed in the table itself whose address matched (6.11+)
+  unsigned self_checked = 0;  // kallsyms_* tables listed in the table itself whose address matched (6.11+)
   std::vector<std::string> checks;  // the cross-checks the decoding passed, for the report
 };
 
@@ -63,8 +63,7 @@ struct ImageKallsyms {
 Result<ImageKallsyms> decode_image_kallsyms(const ElfFile& vmlinux, const std::string& origin);
 // The same on the bytes of .rodata linked at `rodata_address`, with .text at `text_address` (what the image's
 // section headers say): the part a fuzzer drives.
-Result<ImageKallsyms> decode_kallsyms_tables(ByteView rodata, uint64_t rodata_address, uint64_t text_address,
-                                             const std::string& origin);
+Result<ImageKallsyms> decode_kallsyms_tables(ByteView rodata, uint64_t rodata_address, uint64_t text_address, const std::string& origin);
 
 // `relax-rmrr kallsyms --json`: the decoding report and every symbol.
 Json to_json(const ImageKallsyms& k, bool with_symbols = true);

@@ -115,11 +115,13 @@ CompilerMatch compare_compilers(const std::optional<CompilerInfo>& kernel, const
 
 std::optional<CompilerInfo> local_compiler(const std::string& command) {
   if (command.empty() || !std::all_of(command.begin(), command.end(), [](char ch) {
-        return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
-               ch == '_' || ch == '.' || ch == '+' || ch == '/';
+        return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' ||
+               ch == '+' || ch == '/';
       }))
     return std::nullopt;
-  struct Closer { void operator()(FILE* f) const { pclose(f); } };
+  struct Closer {
+    void operator()(FILE* f) const { pclose(f); }
+  };
   std::unique_ptr<FILE, Closer> p(popen((command + " --version 2>/dev/null").c_str(), "r"));
   if (!p) return std::nullopt;
   char buf[512];
@@ -181,8 +183,8 @@ Result<ModuleSymvers> parse_module_symvers(std::string_view text, const std::str
       start = tab + 1;
     }
     if (f.size() < 4 || !starts_with(f[0], "0x") || f[1].empty())
-      return make_error(ExitCode::bad_input, "{} line {}: expected 'crc<TAB>symbol<TAB>module<TAB>export type', got '{}'",
-                        origin, line_no, line.substr(0, 80));
+      return make_error(ExitCode::bad_input, "{} line {}: expected 'crc<TAB>symbol<TAB>module<TAB>export type', got '{}'", origin, line_no,
+                        line.substr(0, 80));
     Export e;
     if (f.size() >= 5 && starts_with(f[4], "EXPORT_") && !starts_with(f[3], "EXPORT_")) {
       // 5.4 - 5.9: crc, symbol, namespace, module, kind
@@ -210,8 +212,7 @@ std::filesystem::path default_kbuild_dir(std::string_view release, const std::fi
 
 Result<KbuildTree> inspect_kbuild(const std::filesystem::path& dir) {
   std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec))
-    return make_error(ExitCode::missing, "no kernel build tree at {}", dir.string());
+  if (!std::filesystem::is_directory(dir, ec)) return make_error(ExitCode::missing, "no kernel build tree at {}", dir.string());
   KbuildTree t;
   t.dir = dir;
   t.has_makefile = std::filesystem::exists(dir / "Makefile", ec);

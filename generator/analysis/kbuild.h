@@ -14,8 +14,8 @@
 namespace rr::analysis {
 
 struct CompilerInfo {
-  std::string text;     // as found, e.g. "gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0"
-  std::string family;   // "gcc" or "clang" (empty when unknown)
+  std::string text;  // as found, e.g. "gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0"
+  std::string family;  // "gcc" or "clang" (empty when unknown)
   std::string version;  // "12.2.0"
   std::string command;  // the program to run for it: "gcc-12", "gcc", "clang-16"
 };
@@ -30,8 +30,8 @@ CompilerMatch compare_compilers(const std::optional<CompilerInfo>& kernel, const
 std::optional<CompilerInfo> local_compiler(const std::string& command = "gcc");
 
 struct Banner {
-  std::string text;      // the whole line
-  std::string release;   // "6.1.0-56-amd64"
+  std::string text;  // the whole line
+  std::string release;  // "6.1.0-56-amd64"
   std::string compiler;  // "gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0"
 };
 // "Linux version <release> (<user@host>) (<compiler>, <linker>) #..." — also the older
@@ -42,8 +42,8 @@ std::optional<Banner> find_banner(ByteView bytes);
 
 struct Export {
   std::string module;  // "vmlinux" or a module path
-  std::string kind;    // EXPORT_SYMBOL, EXPORT_SYMBOL_GPL, ...
-  std::string ns;      // symbol namespace, may be empty
+  std::string kind;  // EXPORT_SYMBOL, EXPORT_SYMBOL_GPL, ...
+  std::string ns;  // symbol namespace, may be empty
 };
 class ModuleSymvers {
  public:
@@ -62,10 +62,10 @@ Result<ModuleSymvers> read_module_symvers(const std::filesystem::path& path);
 struct KbuildTree {
   std::filesystem::path dir;
   bool has_makefile = false;
-  bool has_config = false;               // <dir>/.config
-  bool has_symvers = false;              // <dir>/Module.symvers
-  std::optional<std::string> release;    // include/config/kernel.release or utsrelease.h
-  std::optional<std::string> compiler;   // LINUX_COMPILER from include/generated/compile.h, else CONFIG_CC_VERSION_TEXT
+  bool has_config = false;  // <dir>/.config
+  bool has_symvers = false;  // <dir>/Module.symvers
+  std::optional<std::string> release;  // include/config/kernel.release or utsrelease.h
+  std::optional<std::string> compiler;  // LINUX_COMPILER from include/generated/compile.h, else CONFIG_CC_VERSION_TEXT
 };
 std::filesystem::path default_kbuild_dir(std::string_view release, const std::filesystem::path& root = "/");
 // Error (missing) when dir does not exist or has no Makefile.

@@ -35,9 +35,7 @@ std::optional<std::string> KernelConfig::string(std::string_view name) const {
 bool KernelConfig::enabled(std::string_view name) const { return value(name) == "y"; }
 bool KernelConfig::modular(std::string_view name) const { return value(name) == "m"; }
 
-void KernelConfig::set(std::string name, std::string value) {
-  values_[std::string(strip_prefix(name))] = std::move(value);
-}
+void KernelConfig::set(std::string name, std::string value) { values_[std::string(strip_prefix(name))] = std::move(value); }
 
 Result<KernelConfig> parse_kconfig(std::string_view text, std::string origin) {
   KernelConfig c;
@@ -57,8 +55,7 @@ Result<KernelConfig> parse_kconfig(std::string_view text, std::string origin) {
     }
     size_t eq = line.find('=');
     if (!starts_with(line, "CONFIG_") || eq == std::string::npos || eq == 7)
-      return make_error(ExitCode::bad_input, "{} line {}: expected CONFIG_NAME=value, got '{}'", origin, line_no,
-                        line.substr(0, 80));
+      return make_error(ExitCode::bad_input, "{} line {}: expected CONFIG_NAME=value, got '{}'", origin, line_no, line.substr(0, 80));
     c.set(line.substr(0, eq), line.substr(eq + 1));
   }
   if (c.size() == 0) return make_error(ExitCode::bad_input, "{}: no CONFIG_ entries", origin);

@@ -17,8 +17,8 @@ class KernelConfig {
   std::optional<std::string> value(std::string_view name) const;
   // The value with surrounding quotes and backslash escapes removed.
   std::optional<std::string> string(std::string_view name) const;
-  bool enabled(std::string_view name) const;   // =y
-  bool modular(std::string_view name) const;   // =m
+  bool enabled(std::string_view name) const;  // =y
+  bool modular(std::string_view name) const;  // =m
   bool builtin_or_module(std::string_view name) const { return enabled(name) || modular(name); }
   size_t size() const { return values_.size(); }
   const std::string& origin() const { return origin_; }

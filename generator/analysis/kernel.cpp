@@ -107,8 +107,7 @@ Status load_symbols(const AnalyzeInputs& in, LoadedKernel& k) {
     if (t) k.symbols = std::move(t).value();
     else why = t.error().message;
     if (!k.symbols) symbols_from_image(k, why);
-    if (!k.symbols)
-      k.missing.push_back({"kernel symbols (" + why + ")", "run on a kernel with CONFIG_KALLSYMS, or pass --kallsyms", true});
+    if (!k.symbols) k.missing.push_back({"kernel symbols (" + why + ")", "run on a kernel with CONFIG_KALLSYMS, or pass --kallsyms", true});
   } else {
     // Another kernel: a real System.map (Debian's is a placeholder), the image's symtab, else the image's own
     // kallsyms tables, which every CONFIG_KALLSYMS kernel has.
@@ -142,7 +141,8 @@ Status load_image(const AnalyzeInputs& in, LoadedKernel& k) {
   if (!path) {
     k.missing.push_back({"kernel image (vmlinuz)",
                          fmt::format("install linux-image-{} (or apt-get download it and extract boot/vmlinuz-*), "
-                                     "then pass --image", k.release.empty() ? "<release>" : k.release),
+                                     "then pass --image",
+                                     k.release.empty() ? "<release>" : k.release),
                          false});
     return ok_status();
   }
@@ -151,8 +151,7 @@ Status load_image(const AnalyzeInputs& in, LoadedKernel& k) {
     if (explicit_input) return with_hint(std::move(img), kImageHint).error();
     Error e = img.error();
     k.missing.push_back({"kernel image (" + e.message + ")",
-                         e.code == ExitCode::environment ? "run as root: the image is readable by root only" : "pass --image",
-                         false});
+                         e.code == ExitCode::environment ? "run as root: the image is readable by root only" : "pass --image", false});
     return ok_status();
   }
   auto elf = ElfFile::from_bytes(std::move(img->elf), path->string());
@@ -225,8 +224,7 @@ Status load_config(const AnalyzeInputs& in, LoadedKernel& k) {
     k.notes.push_back(c.error().message);
   }
   k.missing.push_back({"kernel configuration",
-                       fmt::format("install {} (it has .config) or pass --config /boot/config-<release>",
-                                   headers_package(k.release)),
+                       fmt::format("install {} (it has .config) or pass --config /boot/config-<release>", headers_package(k.release)),
                        false});
   return ok_status();
 }
@@ -261,8 +259,7 @@ Status load_kbuild(const AnalyzeInputs& in, LoadedKernel& k, bool symvers = true
 
 void load_traceable(const AnalyzeInputs& in, LoadedKernel& k) {
   if (!k.running) return;
-  for (std::string_view p : {"/sys/kernel/tracing/available_filter_functions",
-                             "/sys/kernel/debug/tracing/available_filter_functions"}) {
+  for (std::string_view p : {"/sys/kernel/tracing/available_filter_functions", "/sys/kernel/debug/tracing/available_filter_functions"}) {
     fs::path path = under(in.root, p);
     auto text = read_file_text(path, size_t{256} << 20);
     if (!text) continue;
@@ -335,15 +332,17 @@ Era decide_era(const SymbolTable* symbols, const BtfFacts* btf, std::string& rea
     for (const auto& [name, fn] : btf->functions)
       if (name == kAttach && fn) attach_btf = true;
   if ((attach_symbol || attach_btf) && btf) {
-    reason = fmt::format("{} is a function of vmlinux ({}) and struct dev_iommu {}: the intel driver refuses "
-                         "RMRR devices when they attach",
-                         kAttach, attach_symbol ? "symbol" : "BTF",
-                         btf->has_dev_iommu ? "has no require_direct" : "does not exist (older kernel)");
+    reason = fmt::format(
+        "{} is a function of vmlinux ({}) and struct dev_iommu {}: the intel driver refuses "
+        "RMRR devices when they attach",
+        kAttach, attach_symbol ? "symbol" : "BTF", btf->has_dev_iommu ? "has no require_direct" : "does not exist (older kernel)");
     return Era::attach_check;
   }
   if (attach_symbol) {
-    reason = fmt::format("{} exists, but without BTF the attach check (up to 6.5) cannot be told from the core's "
-                         "require_direct (6.6 on)", kAttach);
+    reason = fmt::format(
+        "{} exists, but without BTF the attach check (up to 6.5) cannot be told from the core's "
+        "require_direct (6.6 on)",
+        kAttach);
     return Era::unknown;
   }
   if (!symbols && !btf) {
@@ -419,8 +418,7 @@ Result<LoadedKernel> load_kernel(const AnalyzeInputs& in) {
         k.release_from = "kbuild";
       }
   }
-  if (k.release.empty())
-    k.missing.push_back({"the kernel release", "pass --kernel-release R (uname -r on the target)", false});
+  if (k.release.empty()) k.missing.push_back({"the kernel release", "pass --kernel-release R (uname -r on the target)", false});
 
   RR_CHECK(load_symbols(in, k));
   RR_CHECK(load_btf(in, k));
@@ -453,14 +451,14 @@ KernelFacts summarize(const LoadedKernel& k, const std::string& local_cc) {
     if (syms) f.kaslr_offset = kaslr_offset(*syms, *k.image);
   }
 
-  std::vector<std::string> funcs{std::string(kAttach), std::string(kResv), "device_rmrr_is_relaxable",
-                                 "device_is_rmrr_locked", "device_has_rmrr"};
+  std::vector<std::string> funcs{std::string(kAttach), std::string(kResv), "device_rmrr_is_relaxable", "device_is_rmrr_locked",
+                                 "device_has_rmrr"};
   if (k.btf) f.btf = collect_btf_facts(*k.btf, funcs);
 
   if (k.config) {
     f.config_from = k.config->origin();
-    for (std::string_view name : {"LIVEPATCH", "INTEL_IOMMU", "DEBUG_INFO_BTF", "MODULE_SIG", "MODULE_SIG_FORCE",
-                                  "X86_KERNEL_IBT", "DYNAMIC_FTRACE", "KALLSYMS_ALL"})
+    for (std::string_view name : {"LIVEPATCH", "INTEL_IOMMU", "DEBUG_INFO_BTF", "MODULE_SIG", "MODULE_SIG_FORCE", "X86_KERNEL_IBT",
+                                  "DYNAMIC_FTRACE", "KALLSYMS_ALL"})
       f.config.emplace_back("CONFIG_" + std::string(name), k.config->value(name).value_or("(absent)"));
   }
   if (k.kbuild) {
@@ -489,8 +487,7 @@ KernelFacts summarize(const LoadedKernel& k, const std::string& local_cc) {
   if (f.kernel_compiler && f.kernel_compiler->command != local_cc) f.local_compiler = local_compiler(f.kernel_compiler->command);
   if (!f.local_compiler || compare_compilers(f.kernel_compiler, f.local_compiler) == CompilerMatch::different) {
     auto plain = local_compiler(local_cc);
-    if (plain && (!f.local_compiler || compare_compilers(f.kernel_compiler, plain) != CompilerMatch::different))
-      f.local_compiler = plain;
+    if (plain && (!f.local_compiler || compare_compilers(f.kernel_compiler, plain) != CompilerMatch::different)) f.local_compiler = plain;
   }
   f.compiler_match = compare_compilers(f.kernel_compiler, f.local_compiler);
   if (!f.kernel_compiler) {
@@ -553,8 +550,9 @@ KernelFacts summarize(const LoadedKernel& k, const std::string& local_cc) {
         if (name == t.name) t.in_btf = fn.has_value();
     t.patchable = t.present && t.function && t.traceable.value_or(true);
     if (!syms) t.note = "no symbols to look in";
-    else if (!t.present) t.note = t.variants.empty() ? "not a symbol: inlined into its callers (or absent)"
-                                                     : "only gcc's clones exist: the original is inlined or split";
+    else if (!t.present)
+      t.note = t.variants.empty() ? "not a symbol: inlined into its callers (or absent)"
+                                  : "only gcc's clones exist: the original is inlined or split";
     else if (!t.function) t.note = fmt::format("'{}' symbol is not a function", t.type);
     else if (t.traceable == false) t.note = "not in available_filter_functions: ftrace cannot redirect it (notrace?)";
     else if (t.count > 1) t.note = fmt::format("{} functions share the name: sympos {} picks this one", t.count, *t.sympos);
@@ -584,8 +582,8 @@ KernelFacts summarize(const LoadedKernel& k, const std::string& local_cc) {
     for (const auto& t : f.targets)
       if ((t.name == kAttach || t.name == kResv) && t.function && t.in_btf == false) lacking.push_back(t.name);
     if (lacking.size() == 2) {
-      f.missing.push_back({fmt::format("BTF that matches the symbols: {} has no {} and {}, which {} has",
-                                       f.btf->origin, lacking[0], lacking[1], f.symbols_from),
+      f.missing.push_back({fmt::format("BTF that matches the symbols: {} has no {} and {}, which {} has", f.btf->origin, lacking[0],
+                                       lacking[1], f.symbols_from),
                            "give --btf (or --image) and --kallsyms of the same kernel", true});
       f.era = Era::unknown;
       f.era_reason = "the symbols and the BTF do not come from the same kernel";
@@ -595,13 +593,14 @@ KernelFacts summarize(const LoadedKernel& k, const std::string& local_cc) {
 
   bool livepatch_ok = !k.config || k.config->enabled("LIVEPATCH");
   if (k.config && !k.config->enabled("INTEL_IOMMU"))
-    f.missing.push_back({"the Intel IOMMU driver (CONFIG_INTEL_IOMMU=y)",
-                         "this kernel has no Intel VT-d driver: there is no RMRR check to relax", true});
+    f.missing.push_back(
+        {"the Intel IOMMU driver (CONFIG_INTEL_IOMMU=y)", "this kernel has no Intel VT-d driver: there is no RMRR check to relax", true});
   if (!livepatch_ok)
-    f.missing.push_back({"CONFIG_LIVEPATCH in this kernel", "this kernel cannot load livepatches: use a kernel built "
-                                                            "with CONFIG_LIVEPATCH=y", true});
-  if (f.era == Era::unknown && syms && f.btf)
-    f.notes.push_back("no relax-rmrr livepatch applies to this kernel: " + f.era_reason);
+    f.missing.push_back({"CONFIG_LIVEPATCH in this kernel",
+                         "this kernel cannot load livepatches: use a kernel built "
+                         "with CONFIG_LIVEPATCH=y",
+                         true});
+  if (f.era == Era::unknown && syms && f.btf) f.notes.push_back("no relax-rmrr livepatch applies to this kernel: " + f.era_reason);
   // What `build` refuses before compiling (headers of another release, no Module.symvers, Clang LTO) means
   // "not ready" here too, so that analyze and build agree. CONFIG_LIVEPATCH is listed above already.
   if (livepatch_ok)
@@ -621,8 +620,8 @@ Status check_build_prerequisites(const LoadedKernel& k) {
   std::string release = k.release.empty() ? std::string("the target kernel") : k.release;
   if (k.config) {
     if (!k.config->enabled("LIVEPATCH")) {
-      Error e = make_error(ExitCode::missing, "{} is built without CONFIG_LIVEPATCH ({}): it cannot load a livepatch",
-                           release, k.config->origin());
+      Error e = make_error(ExitCode::missing, "{} is built without CONFIG_LIVEPATCH ({}): it cannot load a livepatch", release,
+                           k.config->origin());
       e.hint = "use a kernel built with CONFIG_LIVEPATCH=y, or patch and rebuild this one (relax-rmrr patch)";
       return e;
     }
@@ -640,10 +639,9 @@ Status check_build_prerequisites(const LoadedKernel& k) {
   if (k.kbuild) {
     std::string headers = k.release.empty() ? std::string("linux-headers-<release>") : "linux-headers-" + k.release;
     if (k.kbuild->release && !k.release.empty() && *k.kbuild->release != k.release) {
-      Error e = make_error(ExitCode::missing, "the kernel headers {} are for {}, not for the target {}",
-                           k.kbuild->dir.string(), *k.kbuild->release, k.release);
-      e.hint = fmt::format("install {} (apt-get install {}) or pass --kbuild with the build tree of {}", headers,
-                           headers, k.release);
+      Error e = make_error(ExitCode::missing, "the kernel headers {} are for {}, not for the target {}", k.kbuild->dir.string(),
+                           *k.kbuild->release, k.release);
+      e.hint = fmt::format("install {} (apt-get install {}) or pass --kbuild with the build tree of {}", headers, headers, k.release);
       return e;
     }
     if (!k.kbuild->has_symvers) {
@@ -651,9 +649,10 @@ Status check_build_prerequisites(const LoadedKernel& k) {
                            "the kernel headers {} have no Module.symvers: the kernel's exported symbols and their "
                            "versions are unknown, so the module could not link against it",
                            k.kbuild->dir.string());
-      e.hint = fmt::format("reinstall the headers (apt-get install --reinstall {}) or pass --kbuild with a complete "
-                           "build tree",
-                           headers);
+      e.hint = fmt::format(
+          "reinstall the headers (apt-get install --reinstall {}) or pass --kbuild with a complete "
+          "build tree",
+          headers);
       return e;
     }
   }

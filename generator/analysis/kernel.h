@@ -22,7 +22,7 @@ namespace rr::analysis {
 
 enum class Era {
   unknown,
-  attach_check,    // 3.17 - 6.5: the intel driver refuses RMRR devices in its attach path
+  attach_check,  // 3.17 - 6.5: the intel driver refuses RMRR devices in its attach path
   require_direct,  // 6.6 on: the IOMMU core enforces dev->iommu->require_direct
 };
 std::string_view era_name(Era era);
@@ -43,7 +43,7 @@ struct MissingItem {
   std::string what;
   std::string how;
   bool blocking = false;  // a livepatch cannot be built or trusted without it
-  bool kbuild = false;    // the kbuild tree: needed to build, not to check objects built elsewhere
+  bool kbuild = false;  // the kbuild tree: needed to build, not to check objects built elsewhere
 };
 
 // Everything found for the target, kept for the later stages (klp builder, diff).
@@ -52,7 +52,7 @@ struct LoadedKernel {
   std::string release_from;
   bool running = false;
   std::optional<SymbolTable> symbols;
-  std::optional<ElfFile> image;          // the vmlinux ELF (from vmlinuz or --vmlinux)
+  std::optional<ElfFile> image;  // the vmlinux ELF (from vmlinuz or --vmlinux)
   std::string image_path;
   Compression compression = Compression::none;
   std::optional<SetupHeader> setup;
@@ -81,16 +81,16 @@ Result<std::optional<LoadedKernel>> load_build_inputs(const AnalyzeInputs& input
 struct PatchTarget {
   std::string name;
   std::string role;
-  bool required = false;   // this era's livepatch replaces it
-  bool present = false;    // a symbol of that name exists (vmlinux)
-  bool function = false;   // ... and it is a function
+  bool required = false;  // this era's livepatch replaces it
+  bool present = false;  // a symbol of that name exists (vmlinux)
+  bool function = false;  // ... and it is a function
   char type = 0;
   uint64_t address = 0;
-  unsigned count = 0;      // same-name vmlinux symbols
+  unsigned count = 0;  // same-name vmlinux symbols
   std::optional<unsigned> sympos;
   std::vector<std::string> variants;  // gcc's pieces and clones: name.cold, name.isra.0, ...
-  std::optional<bool> traceable;      // listed in available_filter_functions (running kernel only)
-  std::optional<bool> in_btf;         // a BTF FUNC of that name
+  std::optional<bool> traceable;  // listed in available_filter_functions (running kernel only)
+  std::optional<bool> in_btf;  // a BTF FUNC of that name
   bool patchable = false;
   std::string note;
 };
@@ -138,7 +138,7 @@ struct KernelFacts {
   std::vector<PatchTarget> targets;
   std::vector<ReferencedSymbol> references;
   bool feasible = false;  // era known, every required target patchable, livepatch enabled (when known), inputs agree
-  bool ready = false;     // feasible and nothing blocking missing (headers, compiler): a build can start
+  bool ready = false;  // feasible and nothing blocking missing (headers, compiler): a build can start
   std::vector<MissingItem> missing;
   std::vector<std::string> notes;
 };

@@ -28,9 +28,9 @@ struct Device {
   uint16_t vendor = 0;
   uint16_t device_id = 0;
   uint32_t class_code = 0;  // 24 bits: base class, subclass, prog-if
-  std::string driver;       // empty when unbound
+  std::string driver;  // empty when unbound
   std::optional<unsigned> iommu_group;
-  std::optional<uint8_t> secondary_bus;    // bridges only
+  std::optional<uint8_t> secondary_bus;  // bridges only
   std::optional<uint8_t> subordinate_bus;  // bridges only
   int parent = -1;  // index of the upstream bridge in Topology::devices, -1 on a root bus
 
@@ -52,10 +52,10 @@ Result<Topology> read_topology(const std::filesystem::path& sys_root);
 
 // Resolution of one DMAR device scope against the topology.
 struct ScopeMatch {
-  int device = -1;            // the device the scope names, -1 when nothing matches
-  std::vector<int> covered;   // devices the RMRR applies to: the device, and for bridge scopes all below it
-  bool broken_path = false;   // a one-entry path naming a device off the root bus: the kernel's workaround case
-  std::string problem;        // why it did not resolve, for humans
+  int device = -1;  // the device the scope names, -1 when nothing matches
+  std::vector<int> covered;  // devices the RMRR applies to: the device, and for bridge scopes all below it
+  bool broken_path = false;  // a one-entry path naming a device off the root bus: the kernel's workaround case
+  std::string problem;  // why it did not resolve, for humans
 };
 
 ScopeMatch resolve_scope(const Topology& topo, uint16_t segment, const dmar::DeviceScope& scope);

@@ -11,9 +11,9 @@
 namespace rr::rmrr {
 
 enum class Verdict {
-  locked,     // the kernel refuses to attach it to a VM domain
+  locked,  // the kernel refuses to attach it to a VM domain
   relaxable,  // the kernel's own exception: USB controllers and graphics devices
-  relaxed,    // relax-rmrr (or a kernel with intel_iommu=relax_rmrr) makes its RMRRs relaxable
+  relaxed,  // relax-rmrr (or a kernel with intel_iommu=relax_rmrr) makes its RMRRs relaxable
 };
 std::string verdict_name(Verdict v);
 

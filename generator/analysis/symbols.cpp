@@ -56,8 +56,8 @@ size_t first_non_blank(std::string_view s) {
 
 Error line_error(const std::string& origin, size_t line_no, std::string_view line) {
   std::string shown(line.substr(0, 80));
-  return make_error(ExitCode::bad_input, "{} line {}: expected '<hex address> <type letter> <name> [[module]]', got '{}'",
-                    origin, line_no, shown);
+  return make_error(ExitCode::bad_input, "{} line {}: expected '<hex address> <type letter> <name> [[module]]', got '{}'", origin, line_no,
+                    shown);
 }
 
 Result<SymbolTable> parse_lines(std::string_view text, std::string origin, SymbolSource source, bool allow_modules) {
@@ -83,8 +83,7 @@ Result<SymbolTable> parse_lines(std::string_view text, std::string origin, Symbo
     // type letter
     if (line.size() < sp + 4 || line[sp + 2] != ' ') return line_error(origin, line_no, line);
     char type = line[sp + 1];
-    if (!((type >= 'a' && type <= 'z') || (type >= 'A' && type <= 'Z') || type == '?'))
-      return line_error(origin, line_no, line);
+    if (!((type >= 'a' && type <= 'z') || (type >= 'A' && type <= 'Z') || type == '?')) return line_error(origin, line_no, line);
     std::string_view rest = line.substr(sp + 3);
     // name, then optional [module] after a tab or spaces
     size_t end = first_blank(rest);
@@ -96,8 +95,7 @@ Result<SymbolTable> parse_lines(std::string_view text, std::string origin, Symbo
       tail = b == std::string_view::npos ? std::string_view{} : tail.substr(b);
       while (!tail.empty() && (tail.back() == ' ' || tail.back() == '\t')) tail.remove_suffix(1);
       if (!tail.empty()) {
-        if (!allow_modules || tail.size() < 3 || tail.front() != '[' || tail.back() != ']' ||
-            first_blank(tail) != std::string_view::npos)
+        if (!allow_modules || tail.size() < 3 || tail.front() != '[' || tail.back() != ']' || first_blank(tail) != std::string_view::npos)
           return line_error(origin, line_no, line);
         module = tail.substr(1, tail.size() - 2);
       }
@@ -142,8 +140,7 @@ bool Symbol::is_global() const { return type >= 'A' && type <= 'Z'; }
 NameParts split_variant(std::string_view name) {
   // The base is never empty: start looking after the first character.
   for (size_t dot = name.find('.', 1); dot != std::string_view::npos; dot = name.find('.', dot + 1)) {
-    if (is_clone_suffix_chain(name.substr(dot + 1)))
-      return {std::string(name.substr(0, dot)), std::string(name.substr(dot))};
+    if (is_clone_suffix_chain(name.substr(dot + 1))) return {std::string(name.substr(0, dot)), std::string(name.substr(dot))};
   }
   return {std::string(name), {}};
 }
@@ -163,8 +160,7 @@ SymbolTable::SymbolTable(std::vector<Symbol> symbols, SymbolSource source, std::
   build_index();
 }
 
-SymbolTable::SymbolTable(const SymbolTable& other)
-    : symbols_(other.symbols_), source_(other.source_), origin_(other.origin_) {
+SymbolTable::SymbolTable(const SymbolTable& other) : symbols_(other.symbols_), source_(other.source_), origin_(other.origin_) {
   build_index();
 }
 
@@ -285,8 +281,9 @@ Result<SymbolTable> parse_system_map(std::string_view text, std::string origin) 
   if (is_dummy_system_map(text)) {
     Error e = make_error(ExitCode::missing, "{} is Debian's placeholder, not a symbol map (\"{}\")", origin,
                          trim(text.substr(text.find("The real"))));
-    e.hint = "install the linux-image-<release>-dbg package for the real System.map (large), or pass --kallsyms "
-             "with a dump of /proc/kallsyms from the target kernel";
+    e.hint =
+        "install the linux-image-<release>-dbg package for the real System.map (large), or pass --kallsyms "
+        "with a dump of /proc/kallsyms from the target kernel";
     return e;
   }
   return parse_lines(text, std::move(origin), SymbolSource::system_map, false);

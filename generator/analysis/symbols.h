@@ -18,14 +18,14 @@ class ElfFile;
 
 struct Symbol {
   std::string name;
-  char type = '?';       // nm/kallsyms letter: t/T text, d/D data, b/B bss, r/R read-only, w/W weak, ...
+  char type = '?';  // nm/kallsyms letter: t/T text, d/D data, b/B bss, r/R read-only, w/W weak, ...
   uint64_t address = 0;  // 0 when kallsyms hides addresses (not root)
-  uint64_t size = 0;     // known only from an ELF symtab
-  std::string module;    // empty for vmlinux, else the module name kallsyms shows in brackets
+  uint64_t size = 0;  // known only from an ELF symtab
+  std::string module;  // empty for vmlinux, else the module name kallsyms shows in brackets
 
   bool in_vmlinux() const { return module.empty(); }
   bool is_function() const;  // text (t/T) or weak text (w/W)
-  bool is_global() const;    // upper-case letter
+  bool is_global() const;  // upper-case letter
 };
 
 // "intel_iommu_attach_device.cold" → {"intel_iommu_attach_device", ".cold"}; a name gcc did not derive from

@@ -5,10 +5,10 @@
 #include "common/sha256.h"
 #include "common/subprocess.h"
 
-#include <algorithm>
-#include <cstdlib>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <algorithm>
+#include <cstdlib>
 
 extern char** environ;
 
@@ -43,8 +43,8 @@ constexpr const char* kShapingFiles[] = {
 
 // Environment variables kbuild reads (make imports the environment as variables).
 bool kbuild_reads(std::string_view name) {
-  for (std::string_view exact : {"PATH", "ARCH", "SUBARCH", "CROSS_COMPILE", "LLVM", "LLVM_IAS", "KCFLAGS", "KCPPFLAGS",
-                                 "KAFLAGS", "KRUSTFLAGS", "CFLAGS_MODULE", "KBUILD_EXTMOD"})
+  for (std::string_view exact : {"PATH", "ARCH", "SUBARCH", "CROSS_COMPILE", "LLVM", "LLVM_IAS", "KCFLAGS", "KCPPFLAGS", "KAFLAGS",
+                                 "KRUSTFLAGS", "CFLAGS_MODULE", "KBUILD_EXTMOD"})
     if (name == exact) return true;
   return starts_with(name, "KBUILD_") || starts_with(name, "CONFIG_");
 }
@@ -135,7 +135,8 @@ std::string with_placeholder(std::string_view text, const fs::path& variant_dir)
   return replace_all(text, variant_dir.string(), kVariantDirPlaceholder);
 }
 
-std::optional<RecordedCommand> to_template(std::string_view command, const fs::path& variant_dir, const fs::path& work_dir, CommandDir dir) {
+std::optional<RecordedCommand> to_template(std::string_view command, const fs::path& variant_dir, const fs::path& work_dir,
+                                           CommandDir dir) {
   const std::string d = variant_dir.string();
   if (d.empty() || command.find(d) == std::string_view::npos) return std::nullopt;
   std::string templ = with_placeholder(command, variant_dir);

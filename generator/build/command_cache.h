@@ -20,10 +20,10 @@ namespace rr::build {
 
 // What decides kbuild's command line for one object.
 struct CommandKeyInputs {
-  std::filesystem::path kbuild;      // the target's kbuild tree
-  std::string cc;                    // CC= given to make ("" or "-": kbuild's default)
-  std::string kbuild_file;           // our Kbuild file, the variant directory replaced by kVariantDirPlaceholder
-  std::string object;                // "iommu.o"
+  std::filesystem::path kbuild;  // the target's kbuild tree
+  std::string cc;  // CC= given to make ("" or "-": kbuild's default)
+  std::string kbuild_file;  // our Kbuild file, the variant directory replaced by kVariantDirPlaceholder
+  std::string object;  // "iommu.o"
 };
 
 inline constexpr std::string_view kVariantDirPlaceholder = "@RELAX_RMRR_VARIANT_DIR@";

@@ -46,7 +46,8 @@ std::pair<ExitCode, std::string> diagnose_failure(std::string_view output, const
                         "and check that {} belongs to the same kernel as the source",
                         kbuild.string())};
   if (output.find("not found") != std::string_view::npos || output.find("No such file") != std::string_view::npos)
-    return {ExitCode::missing, "a build tool is missing: apt-get install make gcc (and the compiler the kernel was built with, e.g. gcc-12)"};
+    return {ExitCode::missing,
+            "a build tool is missing: apt-get install make gcc (and the compiler the kernel was built with, e.g. gcc-12)"};
   return {ExitCode::refused,
           "the driver does not compile against the target's headers: the source is not the target kernel's (another "
           "release or a distribution backport); use the linux-source package of exactly the running kernel's version"};
@@ -76,7 +77,8 @@ std::vector<std::pair<std::string, std::optional<std::string>>> kbuild_env() {
 
 std::string make_cc(std::string_view cc) { return cc.empty() || cc == "-" || cc == "gcc" ? std::string() : std::string(cc); }
 
-std::optional<CommandPaths> command_paths(std::string_view command, const fs::path& object, const fs::path& source, const fs::path& kbuild) {
+std::optional<CommandPaths> command_paths(std::string_view command, const fs::path& object, const fs::path& source,
+                                          const fs::path& kbuild) {
   const auto words = split_ws(command);
   auto names = [&](const std::string& w) { return std::find(words.begin(), words.end(), w) != words.end(); };
   if (names(object.string()) && names(source.string())) return CommandPaths{object.string(), source.string(), kbuild};
@@ -140,7 +142,7 @@ namespace {
 struct VariantJob {
   CompiledObject out;
   std::string object_name;  // "iommu.o"
-  std::string cache_key;    // empty: no command cache
+  std::string cache_key;  // empty: no command cache
 };
 
 Result<VariantJob> prepare_variant(const CompileOptions& o, std::string_view variant, std::string_view source_text) {
@@ -156,7 +158,7 @@ Result<VariantJob> prepare_variant(const CompileOptions& o, std::string_view var
   out.variant = std::string(variant);
   out.directory = fs::absolute(o.work_dir) / variant;
   fs::path rel(o.source_relative);
-  std::string stem = rel.stem().string();        // "iommu" / "intel-iommu": KBUILD_MODNAME as in-tree
+  std::string stem = rel.stem().string();  // "iommu" / "intel-iommu": KBUILD_MODNAME as in-tree
   std::string in_tree_dir = rel.parent_path().string() + "/";
   job.object_name = stem + ".o";
   out.source = out.directory / rel.filename();
@@ -166,7 +168,8 @@ Result<VariantJob> prepare_variant(const CompileOptions& o, std::string_view var
   for (const auto& p : {out.directory.string(), in_tree_dir})
     if (!make_safe(p)) return make_error(ExitCode::bad_input, "path {} contains characters make cannot take (spaces, $, #, :, quotes)", p);
   for (const auto& inc : o.include_dirs)
-    if (!make_safe(inc.string())) return make_error(ExitCode::bad_input, "path {} contains characters make cannot take (spaces, $, #, :, quotes)", inc.string());
+    if (!make_safe(inc.string()))
+      return make_error(ExitCode::bad_input, "path {} contains characters make cannot take (spaces, $, #, :, quotes)", inc.string());
 
   fs::create_directories(out.directory, ec);
   if (ec) return make_error(ExitCode::environment, "cannot create {}: {}", out.directory.string(), ec.message());
@@ -239,11 +242,12 @@ Result<CompiledObject> read_made(const CompileOptions& o, VariantJob& job) {
   out.kbuild_command = k.full;
   if (!job.cache_key.empty())
     if (auto where = command_paths(unescape_make(k.compiler), out.object, out.source, fs::absolute(o.kbuild))) {
-      CommandDir dir = where->cwd == out.directory ? CommandDir::variant
+      CommandDir dir = where->cwd == out.directory                 ? CommandDir::variant
                        : where->cwd == out.directory.parent_path() ? CommandDir::work
                                                                    : CommandDir::kbuild;
       if (auto recorded = to_template(unescape_make(k.full), out.directory, fs::absolute(o.work_dir), dir))
-        (void)remember_command(o.command_cache_dir, job.cache_key, *recorded);  // best effort: a cache that cannot be written only costs time
+        (void)remember_command(o.command_cache_dir, job.cache_key,
+                               *recorded);  // best effort: a cache that cannot be written only costs time
     }
   return out;
 }
@@ -279,7 +283,7 @@ std::array<std::optional<Result<CompiledObject>>, 2> make_both(const CompileOpti
   if (auto c = make_cc(o.cc); !c.empty()) argv.push_back("CC=" + c);
   for (VariantJob* j : jobs) argv.push_back(j->out.variant + "/" + j->object_name);
   if (!write_file_text(work / "Kbuild", fmt::format("# Written by relax-rmrr: both variants, one make\nobj-y += {}/ {}/\n",
-                                                     jobs[0]->out.variant, jobs[1]->out.variant)))
+                                                    jobs[0]->out.variant, jobs[1]->out.variant)))
     return made;
   auto ran = proc::run({argv, {}, kbuild_env(), {}, {}});
   if (!ran) return made;
@@ -310,8 +314,9 @@ Result<CompileResult> compile_pair(const CompileOptions& o, std::string_view ori
   if (opts.cc.empty()) {
     RR_ASSIGN(r.compiler, target_compiler(o.kbuild));
     if (!r.compiler.program.empty() && !r.compiler.found)
-      return Error{fmt::format("the target kernel was built with \"{}\", and {} is not installed", r.compiler.version_text, r.compiler.program),
-                   ExitCode::missing, fmt::format("install it (Debian: apt-get install {})", r.compiler.program)};
+      return Error{
+          fmt::format("the target kernel was built with \"{}\", and {} is not installed", r.compiler.version_text, r.compiler.program),
+          ExitCode::missing, fmt::format("install it (Debian: apt-get install {})", r.compiler.program)};
     opts.cc = r.compiler.program.empty() ? "-" : r.compiler.program;
   }
   r.cc = make_cc(opts.cc);
@@ -400,14 +405,14 @@ Result<CompileResult> compile_source(const source::SourceTree& tree, const sourc
                                "from the target kernel's own source",
                                tree.input.string(), sv.str(), options.kbuild.string(), kv->str()),
                    ExitCode::refused,
-                   fmt::format("use the linux-source package of the same version as the kernel ({}.{}.{})", kv->version,
-                               kv->patchlevel, kv->sublevel)};
+                   fmt::format("use the linux-source package of the same version as the kernel ({}.{}.{})", kv->version, kv->patchlevel,
+                               kv->sublevel)};
   }
   RR_ASSIGN(std::string original, read_file_text(tree.iommu_c, 64u << 20));
   auto patched = source::apply_edits(original, transform.edits);
   if (!patched)
-    return patched.error().with_context(fmt::format("{}: the transform does not fit this file (was it computed from another source?)",
-                                                    tree.iommu_c.string()));
+    return patched.error().with_context(
+        fmt::format("{}: the transform does not fit this file (was it computed from another source?)", tree.iommu_c.string()));
   return compile_pair(options, original, *patched);
 }
 

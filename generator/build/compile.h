@@ -25,20 +25,20 @@ namespace rr::build {
 // The compiler the target kernel was built with, from CONFIG_CC_VERSION_TEXT of the kbuild tree.
 struct TargetCompiler {
   std::string version_text;  // "gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0"
-  std::string program;       // what to pass as CC= ("gcc-12"); empty: kbuild's default
-  bool found = false;        // program is on PATH
+  std::string program;  // what to pass as CC= ("gcc-12"); empty: kbuild's default
+  bool found = false;  // program is on PATH
 };
 Result<TargetCompiler> target_compiler(const std::filesystem::path& kbuild);
 
 struct CompileOptions {
-  std::filesystem::path kbuild;     // /lib/modules/<release>/build
-  std::filesystem::path work_dir;   // the caller's (keep it for --keep-tmp); <work_dir>/<variant>/ is created
-  std::string source_relative;      // "drivers/iommu/intel/iommu.c": object name and __FILE__ mapping
+  std::filesystem::path kbuild;  // /lib/modules/<release>/build
+  std::filesystem::path work_dir;  // the caller's (keep it for --keep-tmp); <work_dir>/<variant>/ is created
+  std::string source_relative;  // "drivers/iommu/intel/iommu.c": object name and __FILE__ mapping
   std::vector<std::filesystem::path> include_dirs;  // the driver's private include directories
-  std::string cc;                   // empty: from target_compiler(); "-" : never pass CC=
-  bool as_module = false;           // compile with obj-m (-DMODULE) instead of like the built-in driver
+  std::string cc;  // empty: from target_compiler(); "-" : never pass CC=
+  bool as_module = false;  // compile with obj-m (-DMODULE) instead of like the built-in driver
   std::vector<std::string> extra_cflags;
-  bool parallel = true;             // both variants at once (2 make processes)
+  bool parallel = true;  // both variants at once (2 make processes)
   // Where kbuild's compile commands are remembered (build/command_cache.h); empty: always run make.
   std::filesystem::path command_cache_dir;
   // compile_source() refuses a source whose Makefile version differs from the kbuild tree's: a livepatch
@@ -47,16 +47,16 @@ struct CompileOptions {
 };
 
 struct CompiledObject {
-  std::string variant;                // "original" / "patched"
-  std::filesystem::path directory;    // <work_dir>/<variant>
-  std::filesystem::path source;       // the .c file compiled
-  std::filesystem::path object;       // the .o
-  std::filesystem::path cmd_file;     // kbuild's .<obj>.o.cmd
-  std::string compiler_command;       // the exact compiler command line kbuild ran
-  std::string kbuild_command;         // the whole recorded command (compiler; objtool ...)
-  std::vector<std::string> make_argv; // how make was invoked
-  std::string make_output;            // stdout+stderr of make (or of the recorded command), for logs
-  bool replayed = false;              // kbuild's recorded command ran directly, without make
+  std::string variant;  // "original" / "patched"
+  std::filesystem::path directory;  // <work_dir>/<variant>
+  std::filesystem::path source;  // the .c file compiled
+  std::filesystem::path object;  // the .o
+  std::filesystem::path cmd_file;  // kbuild's .<obj>.o.cmd
+  std::string compiler_command;  // the exact compiler command line kbuild ran
+  std::string kbuild_command;  // the whole recorded command (compiler; objtool ...)
+  std::vector<std::string> make_argv;  // how make was invoked
+  std::string make_output;  // stdout+stderr of make (or of the recorded command), for logs
+  bool replayed = false;  // kbuild's recorded command ran directly, without make
   double seconds = 0;
 };
 
@@ -64,8 +64,8 @@ struct CompileResult {
   CompiledObject original;
   CompiledObject patched;
   TargetCompiler compiler;
-  std::string cc;        // CC= passed to make, empty when none
-  double seconds = 0;    // wall time for both
+  std::string cc;  // CC= passed to make, empty when none
+  double seconds = 0;  // wall time for both
 };
 
 // kbuild's top Makefile and the Makefiles it includes (Debian's per-flavour headers include the common ones),
@@ -109,7 +109,7 @@ Result<KbuildCommand> parse_cmd_file(std::string_view text, std::string_view wha
 // when the command names neither.
 struct CommandPaths {
   std::string object, source;  // the words as the command has them
-  std::filesystem::path cwd;   // where it must run for them to mean `object` and `source`
+  std::filesystem::path cwd;  // where it must run for them to mean `object` and `source`
 };
 std::optional<CommandPaths> command_paths(std::string_view command, const std::filesystem::path& object,
                                           const std::filesystem::path& source, const std::filesystem::path& kbuild);

@@ -19,25 +19,26 @@ std::string yes_no(const std::optional<bool>& v) { return v ? (*v ? "yes" : "no"
 
 void print_report(const analysis::KernelFacts& f) {
   fmt::print("Kernel {}{}\n", f.release.empty() ? "(release unknown)" : f.release,
-             f.running ? " (running)" : f.release_from.empty() ? "" : fmt::format(" (from {})", f.release_from));
+             f.running                ? " (running)"
+             : f.release_from.empty() ? ""
+                                      : fmt::format(" (from {})", f.release_from));
   fmt::print("  era: {}{}\n", analysis::era_name(f.era), f.era_reason.empty() ? "" : "\n       " + f.era_reason);
 
   fmt::print("  symbols: ");
   if (f.symbols_from.empty()) fmt::print("none\n");
-  else fmt::print("{} from {} ({} symbols{})\n", f.symbols_kind, f.symbols_from, f.symbol_count,
-                  f.addresses_known ? "" : ", addresses hidden");
+  else
+    fmt::print("{} from {} ({} symbols{})\n", f.symbols_kind, f.symbols_from, f.symbol_count,
+               f.addresses_known ? "" : ", addresses hidden");
   if (!f.image_path.empty()) {
-    fmt::print("  image: {} (compression {}, {})\n", f.image_path, f.compression,
-               f.image_has_symtab ? "has a symbol table" : "stripped");
+    fmt::print("  image: {} (compression {}, {})\n", f.image_path, f.compression, f.image_has_symtab ? "has a symbol table" : "stripped");
     if (f.kaslr_offset) fmt::print("  KASLR offset of the symbols' boot: {:#x}\n", static_cast<uint64_t>(*f.kaslr_offset));
   }
 
   fmt::print("  patch targets:\n");
   for (const auto& t : f.targets) {
-    std::string where = t.present ? fmt::format("{} {:#x} sympos {}", t.type, t.address, t.sympos ? fmt::format("{}", *t.sympos) : "?")
-                                  : "absent";
-    fmt::print("    {:<30} {:<9} {:<8} {}\n", t.name, t.required ? "required" : "optional",
-               t.patchable ? "PATCHABLE" : "no", where);
+    std::string where =
+        t.present ? fmt::format("{} {:#x} sympos {}", t.type, t.address, t.sympos ? fmt::format("{}", *t.sympos) : "?") : "absent";
+    fmt::print("    {:<30} {:<9} {:<8} {}\n", t.name, t.required ? "required" : "optional", t.patchable ? "PATCHABLE" : "no", where);
     if (!t.variants.empty()) fmt::print("      pieces: {}\n", fmt::join(t.variants, ", "));
     if (t.traceable) fmt::print("      in available_filter_functions: {}\n", yes_no(t.traceable));
     if (t.in_btf) fmt::print("      BTF function: {}\n", yes_no(t.in_btf));
@@ -45,11 +46,10 @@ void print_report(const analysis::KernelFacts& f) {
   }
   fmt::print("  symbols the patch refers to:\n");
   for (const auto& r : f.references) {
-    std::string how = !r.present ? "absent"
+    std::string how = !r.present    ? "absent"
                       : !r.exported ? "export status unknown (no Module.symvers)"
                       : *r.exported ? "exported: plain relocation"
-                                    : fmt::format("not exported: klp relocation .klp.sym.vmlinux.{},{}", r.name,
-                                                  r.sympos.value_or(0));
+                                    : fmt::format("not exported: klp relocation .klp.sym.vmlinux.{},{}", r.name, r.sympos.value_or(0));
     fmt::print("    {:<30} {} {}\n", r.name, r.present ? std::string(1, r.type) : "-", how);
   }
 
@@ -61,8 +61,7 @@ void print_report(const analysis::KernelFacts& f) {
                  f.btf->require_direct->bit_offset, f.btf->require_direct->bitfield_size);
     else fmt::print("    struct dev_iommu ({} bytes): no require_direct\n", *f.btf->dev_iommu_size);
     std::vector<std::string> sizes;
-    for (const auto& [name, size] : f.btf->entry_sizes)
-      sizes.push_back(fmt::format("{} {}", name, size ? fmt::format("{}", *size) : "-"));
+    for (const auto& [name, size] : f.btf->entry_sizes) sizes.push_back(fmt::format("{} {}", name, size ? fmt::format("{}", *size) : "-"));
     fmt::print("    special-section entry sizes: {}\n", fmt::join(sizes, ", "));
   } else {
     fmt::print("  BTF: none\n");
@@ -80,12 +79,11 @@ void print_report(const analysis::KernelFacts& f) {
   for (const auto& n : f.notes) fmt::print("  note: {}\n", n);
   if (!f.missing.empty()) {
     fmt::print("  missing:\n");
-    for (const auto& m : f.missing)
-      fmt::print("    {}{}\n      -> {}\n", m.blocking ? "[needed] " : "", m.what, m.how);
+    for (const auto& m : f.missing) fmt::print("    {}{}\n      -> {}\n", m.blocking ? "[needed] " : "", m.what, m.how);
   }
   fmt::print("  verdict: {}\n", !f.feasible ? "no livepatch can be planned for this kernel with what is known"
-                                : f.ready  ? "a relax-rmrr livepatch can target this kernel, and everything to build it is here"
-                                           : "a relax-rmrr livepatch can target this kernel; get the [needed] items above to build it");
+                                : f.ready   ? "a relax-rmrr livepatch can target this kernel, and everything to build it is here"
+                                            : "a relax-rmrr livepatch can target this kernel; get the [needed] items above to build it");
 }
 
 }  // namespace

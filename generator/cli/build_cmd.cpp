@@ -13,7 +13,6 @@
 #include <optional>
 #include <thread>
 
-
 namespace fs = std::filesystem;
 
 namespace rr::cli {
@@ -217,7 +216,8 @@ Command add_build_command(CLI::App& root) {
   app->add_option("--keep-tmp", o->keep_tmp, "Keep the work directory (objects, glue, kbuild logs) in DIR");
   app->add_flag("--json", o->json, "Print a JSON summary on stdout");
   app->add_flag("--quiet,-q", o->quiet, "No progress on stderr");
-  app->add_flag("--force", o->force, "Build even if the source does not match the kernel's code (DANGEROUS; recorded in the module's modinfo)");
+  app->add_flag("--force", o->force,
+                "Build even if the source does not match the kernel's code (DANGEROUS; recorded in the module's modinfo)");
   app->footer(
       "Steps: analyse the kernel, find its intel-iommu source, apply the relax transform, compile original and patched\n"
       "through the kernel's kbuild tree, find the functions that really changed, cut them into a klp object, link it.\n"

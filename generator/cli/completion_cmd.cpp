@@ -185,10 +185,8 @@ std::string bash_script(CLI::App& root) {
     s += fmt::format("    \"{}\")\n", a.path);
     int first = 0;
     for (const auto& p : a.positionals) {
-      if (p.count >= kEveryWord)
-        s += fmt::format("      (($2 >= {})) && _relax_rmrr_v=\"{}\" && return\n", first, p.kind);
-      else
-        s += fmt::format("      (($2 >= {} && $2 < {})) && _relax_rmrr_v=\"{}\" && return\n", first, first + p.count, p.kind);
+      if (p.count >= kEveryWord) s += fmt::format("      (($2 >= {})) && _relax_rmrr_v=\"{}\" && return\n", first, p.kind);
+      else s += fmt::format("      (($2 >= {} && $2 < {})) && _relax_rmrr_v=\"{}\" && return\n", first, first + p.count, p.kind);
       first += p.count;
     }
     s += "      ;;\n";
@@ -275,8 +273,9 @@ Command add_completion_command(CLI::App& root) {
   CLI::App* app = root.add_subcommand("completion", "Print a shell completion script for this command line");
   app->group("");  // hidden from `relax-rmrr --help`; documented in relax-rmrr(8)
   app->add_option("shell", *shell, "The shell (bash)")->required()->check(CLI::IsMember({"bash"}));
-  app->footer("Example: relax-rmrr completion bash > /usr/share/bash-completion/completions/relax-rmrr\n"
-              "Exit codes: 0 written, 2 unknown shell.");
+  app->footer(
+      "Example: relax-rmrr completion bash > /usr/share/bash-completion/completions/relax-rmrr\n"
+      "Exit codes: 0 written, 2 unknown shell.");
   return {app, [&root, shell] {  // holding `shell` keeps the option's target alive
             if (auto st = write_stdout(bash_script(root)); !st) return report_error(st.error());
             return 0;

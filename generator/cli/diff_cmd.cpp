@@ -17,8 +17,9 @@ Command add_diff_command(CLI::App& root) {
   app->add_option("original", o->original, "Object compiled from the original source")->required()->check(CLI::ExistingFile);
   app->add_option("patched", o->patched, "Object compiled from the patched source")->required()->check(CLI::ExistingFile);
   app->add_flag("--json", o->json, "Print the result as JSON");
-  app->footer("Line-number and string-offset changes are not changes; .cold pieces belong to their function.\n"
-              "Exit codes: 0 compared, 2 unreadable object.");
+  app->footer(
+      "Line-number and string-offset changes are not changes; .cold pieces belong to their function.\n"
+      "Exit codes: 0 compared, 2 unreadable object.");
   return {app, [o] {
             auto a = obj::load(o->original);
             if (!a) return report_error(a.error());

@@ -15,7 +15,8 @@ int run_disable(const LifecycleOptions& o) {
   auto r = lifecycle::disable(ctx.env(), o.name, ctx.wait());
   if (!r) return report_error(r.error());
   if (r->action == "not-loaded") fmt::print("{} is not loaded: nothing to disable\n", o.name);
-  else if (r->action == "already-disabled") fmt::print("{} is already disabled (its module is still loaded: relax-rmrr unload removes it)\n", o.name);
+  else if (r->action == "already-disabled")
+    fmt::print("{} is already disabled (its module is still loaded: relax-rmrr unload removes it)\n", o.name);
   else {
     fmt::print("Disabled {}: RMRR-locked devices are refused again on their next attach\n", o.name);
     print_transition(o.name, r->transition);

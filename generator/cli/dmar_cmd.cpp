@@ -23,13 +23,12 @@ void print_scopes(const std::vector<dmar::DeviceScope>& scopes) {
 
 void print_report(const dmar::Table& t, const std::string& file) {
   fmt::print("DMAR table {}\n", file);
-  fmt::print("  OEM '{}' table '{}' revision {} (OEM revision {:#x}), {} bytes, checksum {}\n", t.oem_id, t.oem_table_id,
-             t.revision, t.oem_revision, t.length, t.checksum_ok ? "ok" : "WRONG");
+  fmt::print("  OEM '{}' table '{}' revision {} (OEM revision {:#x}), {} bytes, checksum {}\n", t.oem_id, t.oem_table_id, t.revision,
+             t.oem_revision, t.length, t.checksum_ok ? "ok" : "WRONG");
   fmt::print("  host address width {} bits, flags {:#x}{}{}\n", t.host_address_width, t.flags,
              (t.flags & 1) ? " (interrupt remapping)" : "", (t.flags & 2) ? " (x2APIC opt-out)" : "");
   for (const auto& d : t.drhds) {
-    fmt::print("  DRHD  segment {} registers {:#x}{}\n", d.segment, d.register_base,
-               (d.flags & 1) ? " INCLUDE_PCI_ALL" : "");
+    fmt::print("  DRHD  segment {} registers {:#x}{}\n", d.segment, d.register_base, (d.flags & 1) ? " INCLUDE_PCI_ALL" : "");
     print_scopes(d.scopes);
   }
   for (const auto& r : t.rmrrs) {
@@ -57,8 +56,9 @@ Command add_dmar_command(CLI::App& root) {
   app->add_option("file", opts->file, "Raw table (default: the firmware's, /sys/firmware/acpi/tables/DMAR; needs root)");
   app->add_flag("--json", opts->json, "Print the decoded table as JSON");
   app->add_flag("--ignore-checksum", opts->ignore_checksum, "Decode a table whose checksum is wrong (the kernel does, with a warning)");
-  app->footer("Examples:\n  relax-rmrr dmar\n  relax-rmrr dmar --json dmar.dat | jq .rmrr\n"
-              "Exit codes: 0 decoded, 2 malformed table, 3 no table, 5 not readable (try as root).");
+  app->footer(
+      "Examples:\n  relax-rmrr dmar\n  relax-rmrr dmar --json dmar.dat | jq .rmrr\n"
+      "Exit codes: 0 decoded, 2 malformed table, 3 no table, 5 not readable (try as root).");
   return {app, [opts] {
             dmar::DecodeOptions o;
             o.require_valid_checksum = !opts->ignore_checksum;
@@ -67,13 +67,13 @@ Command add_dmar_command(CLI::App& root) {
               Error e = t.error();
               if (e.code == ExitCode::missing)
                 e.hint = "no DMAR table: this host has no Intel VT-d, or it is disabled in the firmware setup";
-              else if (e.code == ExitCode::environment)
-                e.hint = "the firmware tables are readable by root only: run with sudo";
+              else if (e.code == ExitCode::environment) e.hint = "the firmware tables are readable by root only: run with sudo";
               else if (!opts->ignore_checksum && e.message.find("checksum") != std::string::npos)
                 e.hint = "--ignore-checksum decodes it anyway";
               else if (e.code == ExitCode::bad_input)
-                e.hint = "not a complete DMAR table: copy it again, as root, from /sys/firmware/acpi/tables/DMAR "
-                         "(sudo cp); if the firmware's own table is malformed, report it to the vendor";
+                e.hint =
+                    "not a complete DMAR table: copy it again, as root, from /sys/firmware/acpi/tables/DMAR "
+                    "(sudo cp); if the firmware's own table is malformed, report it to the vendor";
               return report_error(e);
             }
             if (opts->json) print_json(dmar::to_json(*t));

@@ -64,8 +64,8 @@ std::string locked_list(const rmrr::Map& map, const pci::Topology& topo) {
   return out;
 }
 
-Conclusion conclude(const host::Facts& f, const dmar::Table* table, const rmrr::Map& map, const pci::Topology& topo,
-                    const BootFacts& boot, const DoctorOptions& o) {
+Conclusion conclude(const host::Facts& f, const dmar::Table* table, const rmrr::Map& map, const pci::Topology& topo, const BootFacts& boot,
+                    const DoctorOptions& o) {
   if (!table)
     return {"no-dmar", "No DMAR table: this host has no Intel VT-d (or it is off in the firmware setup), so no RMRR can lock a device.",
             "If you expected VT-d, enable it in the firmware setup; AMD hosts do not use RMRRs.", 0};
@@ -74,9 +74,10 @@ Conclusion conclude(const host::Facts& f, const dmar::Table* table, const rmrr::
   size_t locked = map.locked_count();
   if (!f.iommu_active()) {
     std::string why = f.iommu_disabled_on_cmdline ? "the command line has intel_iommu=off"
-                                                   : "the kernel did not enable it (Debian and Ubuntu need intel_iommu=on)";
-    return {"iommu-off", fmt::format("VT-d is present but the IOMMU is not active: {}. No device can go to a VM yet{}.", why,
-                                     locked ? fmt::format("; once it is, {} device(s) will be RMRR-locked", locked) : ""),
+                                                  : "the kernel did not enable it (Debian and Ubuntu need intel_iommu=on)";
+    return {"iommu-off",
+            fmt::format("VT-d is present but the IOMMU is not active: {}. No device can go to a VM yet{}.", why,
+                        locked ? fmt::format("; once it is, {} device(s) will be RMRR-locked", locked) : ""),
             "Add intel_iommu=on to the kernel command line (e.g. GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub) and reboot.",
             1};
   }
@@ -101,8 +102,9 @@ Conclusion conclude(const host::Facts& f, const dmar::Table* table, const rmrr::
     return {"locked", summary + " Lockdown or Secure Boot is on: only a signed module will load.",
             "relax-rmrr build --sign-key KEY --sign-cert CERT (a key enrolled with mokutil), then relax-rmrr load.", 1};
   if (boot.module)
-    return {"locked", summary + fmt::format(" A module for this kernel is installed ({}) but not loaded{}.", boot.module->string(),
-                                            boot.consent ? "" : ": the administrator has not agreed to load it at boot"),
+    return {"locked",
+            summary + fmt::format(" A module for this kernel is installed ({}) but not loaded{}.", boot.module->string(),
+                                  boot.consent ? "" : ": the administrator has not agreed to load it at boot"),
             fmt::format("sudo relax-rmrr load {}{}", boot.module->string(),
                         boot.consent ? " (or: systemctl start relax-rmrr)" : "; to load it at every boot: sudo relax-rmrr install"),
             1};
@@ -118,9 +120,10 @@ void print_human(const host::Facts& f, const dmar::Table* table, const std::stri
   fmt::print("Host\n");
   fmt::print("  kernel       {}{}\n", f.kernel_release.empty() ? "(unknown)" : f.kernel_release,
              f.proxmox_kernel ? (f.proxmox_knows_relax_rmrr ? "  (Proxmox: knows intel_iommu=relax_rmrr)" : "  (Proxmox)") : "");
-  fmt::print("  IOMMU        {}{}\n", f.iommu_active() ? "active: " : "not active",
-             fmt::join(f.iommu_units, ", "));
-  fmt::print("  command line {}\n", f.intel_iommu_options.empty() ? "no intel_iommu= option" : "intel_iommu=" + fmt::format("{}", fmt::join(f.intel_iommu_options, " intel_iommu=")));
+  fmt::print("  IOMMU        {}{}\n", f.iommu_active() ? "active: " : "not active", fmt::join(f.iommu_units, ", "));
+  fmt::print("  command line {}\n", f.intel_iommu_options.empty()
+                                        ? "no intel_iommu= option"
+                                        : "intel_iommu=" + fmt::format("{}", fmt::join(f.intel_iommu_options, " intel_iommu=")));
   auto yn = [](const std::optional<bool>& b) { return b ? (*b ? "y" : "n") : "unknown"; };
   fmt::print("  config       CONFIG_LIVEPATCH={} CONFIG_INTEL_IOMMU={}{}\n", yn(f.config_livepatch), yn(f.config_intel_iommu),
              f.config_source.empty() ? "" : " (from " + f.config_source + ")");
@@ -152,10 +155,11 @@ void print_human(const host::Facts& f, const dmar::Table* table, const std::stri
       std::string rmrrs;
       for (const auto& g : e.regions) rmrrs += fmt::format("{}#{}", rmrrs.empty() ? "" : ",", g.rmrr_index);
       fmt::print("  {}  {:04x}:{:04x}  class {:06x}  {:<12} group {:<4} {:<9} RMRR {}\n", d.address.str(), d.vendor, d.device_id,
-                 d.class_code, d.driver.empty() ? "(no driver)" : d.driver,
-                 d.iommu_group ? fmt::format("{}", *d.iommu_group) : "-", rmrr::verdict_name(e.verdict), rmrrs);
-      fmt::print("      {}{}\n", e.reason,
-                 e.broken_path ? "; its RMRR scope is written with the device's own bus (the kernel applies its \"broken RMRR\" workaround)" : "");
+                 d.class_code, d.driver.empty() ? "(no driver)" : d.driver, d.iommu_group ? fmt::format("{}", *d.iommu_group) : "-",
+                 rmrr::verdict_name(e.verdict), rmrrs);
+      fmt::print(
+          "      {}{}\n", e.reason,
+          e.broken_path ? "; its RMRR scope is written with the device's own bus (the kernel applies its \"broken RMRR\" workaround)" : "");
     }
   }
   bool header = false;
@@ -270,8 +274,9 @@ Command add_doctor_command(CLI::App& root) {
       ->check(CLI::ExistingDirectory);
   app->add_option("--dmar", opts->dmar_file, "Use this raw DMAR table instead of the firmware's");
   app->add_option("--name", opts->patch_name, "Name of the relax-rmrr livepatch to look for")->capture_default_str();
-  app->footer("Exit codes: 0 nothing RMRR-locked stands in the way, 1 locked devices or IOMMU off, 2 malformed DMAR table,\n"
-              "5 not readable (run as root).");
+  app->footer(
+      "Exit codes: 0 nothing RMRR-locked stands in the way, 1 locked devices or IOMMU off, 2 malformed DMAR table,\n"
+      "5 not readable (run as root).");
   return {app, [opts] { return run_doctor(*opts); }};
 }
 

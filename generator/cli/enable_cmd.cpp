@@ -33,8 +33,9 @@ int run_enable(const EnableOptions& o) {
 Command add_enable_command(CLI::App& root) {
   auto o = std::make_shared<EnableOptions>();
   CLI::App* app = root.add_subcommand("enable", "Enable the livepatch again (reloads its module once a disable freed it)");
-  app->add_option("file", o->file, "Module to load when it is not loaded (default: the file `load` recorded, then "
-                                   "/lib/modules/$(uname -r)/{updates,extra,updates/dkms}/NAME.ko)");
+  app->add_option("file", o->file,
+                  "Module to load when it is not loaded (default: the file `load` recorded, then "
+                  "/lib/modules/$(uname -r)/{updates,extra,updates/dkms}/NAME.ko)");
   add_name_option(app, o->common);
   add_root_option(app, o->common);
   add_timeout_option(app, o->common);

@@ -13,9 +13,10 @@ namespace {
 // Installing is agreeing: the boot unit loads only after a yes (lifecycle/boot.h).
 int record_consent(const std::filesystem::path& root) {
   if (auto s = lifecycle::write_consent(root); !s) return report_error(s.error());
-  fmt::print("Recorded your agreement in {}: relax-rmrr.service loads the livepatch at every boot of a kernel that has\n"
-             "a module for it (DKMS builds one for every kernel apt installs, with the relax-rmrr-dkms package).\n",
-             lifecycle::consent_file(root).string());
+  fmt::print(
+      "Recorded your agreement in {}: relax-rmrr.service loads the livepatch at every boot of a kernel that has\n"
+      "a module for it (DKMS builds one for every kernel apt installs, with the relax-rmrr-dkms package).\n",
+      lifecycle::consent_file(root).string());
   return 0;
 }
 

@@ -22,8 +22,9 @@ int run(const KallsymsOptions& o) {
   if (!image) {
     Error e = image.error();
     if (e.hint.empty() && e.code == ExitCode::bad_input)
-      e.hint = "IMAGE is a vmlinuz (any compression the kernel uses), the vmlinux ELF it decompresses to, or Debian "
-               "7.x's /usr/lib/modules/<release>/vmlinuz";
+      e.hint =
+          "IMAGE is a vmlinuz (any compression the kernel uses), the vmlinux ELF it decompresses to, or Debian "
+          "7.x's /usr/lib/modules/<release>/vmlinuz";
     return report_error(e);
   }
   auto elf = analysis::ElfFile::from_bytes(std::move(image->elf), o.image);
@@ -62,8 +63,8 @@ int run(const KallsymsOptions& o) {
 
 Command add_kallsyms_command(CLI::App& root) {
   auto opts = std::make_shared<KallsymsOptions>();
-  CLI::App* app = root.add_subcommand(
-      "kallsyms", "Print the symbol table a kernel image carries (its kallsyms tables), as /proc/kallsyms would");
+  CLI::App* app =
+      root.add_subcommand("kallsyms", "Print the symbol table a kernel image carries (its kallsyms tables), as /proc/kallsyms would");
   app->add_option("image", opts->image,
                   "vmlinuz (gzip, xz, lzma, zstd, lz4, bzip2 or none), the vmlinux ELF inside it, or Debian 7.x's "
                   "/usr/lib/modules/<release>/vmlinuz")

@@ -9,7 +9,8 @@ void add_kernel_options(CLI::App* app, KernelOptions& o) {
   auto* vm = app->add_option("--vmlinux", o.vmlinux, "An unstripped vmlinux ELF (symbols, BTF, banner)");
   ks->excludes(sm)->excludes(vm);
   sm->excludes(vm);
-  app->add_option("--image", o.image, "The target's vmlinuz (bzImage) or vmlinux (default: /boot/vmlinuz-R, /usr/lib/modules/R/vmlinuz); with no "
+  app->add_option("--image", o.image,
+                  "The target's vmlinuz (bzImage) or vmlinux (default: /boot/vmlinuz-R, /usr/lib/modules/R/vmlinuz); with no "
                   "symbol option and a kernel that is not running, its own kallsyms tables give the symbols");
   app->add_option("--btf", o.btf, "Raw BTF (/sys/kernel/btf/vmlinux of the target) or an ELF with .BTF");
   app->add_option("--config", o.config, "Kernel config (default: /boot/config-R, <kbuild>/.config, /proc/config.gz)");

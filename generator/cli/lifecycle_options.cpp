@@ -72,8 +72,9 @@ Status refuse_while_assigned(const LifecycleOptions& o, std::string_view action)
     return ok_status();
   }
   Error e = make_error(ExitCode::refused, "refusing to {} while a VM or VFIO user holds an RMRR device:{}", action, list);
-  e.hint = "stop the VM (or release the device) first. Before Linux 6.6, disabling under an assigned device leaves the kernel "
-           "unable to give it back cleanly when it is released; --force does it anyway";
+  e.hint =
+      "stop the VM (or release the device) first. Before Linux 6.6, disabling under an assigned device leaves the kernel "
+      "unable to give it back cleanly when it is released; --force does it anyway";
   return e;
 }
 

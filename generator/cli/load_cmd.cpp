@@ -32,7 +32,8 @@ int run_load(const LoadCmdOptions& o) {
     return 0;
   }
   if (r->action == "already-loaded") fmt::print("{} is already loaded and enabled: nothing to do\n", r->name);
-  else fmt::print("{} {}{}\n", r->action == "reloaded" ? "Reloaded" : "Loaded", r->name, ctx.simulated() ? " (simulated below --root)" : "");
+  else
+    fmt::print("{} {}{}\n", r->action == "reloaded" ? "Reloaded" : "Loaded", r->name, ctx.simulated() ? " (simulated below --root)" : "");
   print_transition(r->name, r->transition);
   for (const auto& x : r->replaced) fmt::print("  replaced the livepatch {} (atomic replace)\n", x);
   print_notes(r->notes);

@@ -49,9 +49,10 @@ int run_package(const PackageOptions& o) {
     auto version = read_attribute("/proc/version");
     if (m && running && version && m->vermagic_release == *running) req.kernel_build = lifecycle::kernel_build_from_proc_version(*version);
     else if (m)
-      warn(fmt::format("{} is not for the running kernel: the package checks only the release {} (give --kernel-build "
-                       "\"#1 SMP ... (date)\" from that kernel's /proc/version to pin the build)",
-                       o.module, m->vermagic_release));
+      warn(
+          fmt::format("{} is not for the running kernel: the package checks only the release {} (give --kernel-build "
+                      "\"#1 SMP ... (date)\" from that kernel's /proc/version to pin the build)",
+                      o.module, m->vermagic_release));
   }
   auto deb = lifecycle::build_deb(req);
   if (!deb) return report_error(deb.error());
@@ -74,7 +75,8 @@ Command add_package_command(CLI::App& root) {
   auto o = std::make_shared<PackageOptions>();
   CLI::App* app = root.add_subcommand("package", "Build a .deb holding the livepatch for one kernel build, or a DKMS source tree");
   app->add_flag("--deb", o->deb, "A .deb: the module for its kernel build plus the boot unit");
-  app->add_flag("--dkms", o->dkms, "A DKMS package source (dkms.conf and its build step) in --output (default /usr/src/relax-rmrr-VERSION)");
+  app->add_flag("--dkms", o->dkms,
+                "A DKMS package source (dkms.conf and its build step) in --output (default /usr/src/relax-rmrr-VERSION)");
   app->add_option("file", o->module, "The .ko from `relax-rmrr build` (for --deb)");
   app->add_option("--output,-o", o->output, "Directory for the .deb / the DKMS tree");
   app->add_option("--kernel-build", o->kernel_build,

@@ -11,8 +11,8 @@
 
 #include <fmt/core.h>
 
-#include <cstdio>
 #include <unistd.h>
+#include <cstdio>
 
 namespace fs = std::filesystem;
 
@@ -51,7 +51,8 @@ int run_patch(const PatchOptions& o) {
   if (!format) return report_error(format.error());
   if (o.source.empty()) {
     Error e = make_error(ExitCode::bad_input, "--source is required");
-    e.hint = "pass a linux-source tarball or a kernel tree: relax-rmrr patch --format " + o.format + " --source /usr/src/linux-source-6.1.tar.xz";
+    e.hint = "pass a linux-source tarball or a kernel tree: relax-rmrr patch --format " + o.format +
+             " --source /usr/src/linux-source-6.1.tar.xz";
     return report_error(e);
   }
   auto tree = source::locate(o.source);
@@ -88,9 +89,11 @@ int run_patch(const PatchOptions& o) {
                tree->version ? "Linux " + tree->version->str() : std::string("the tree"), patch->era,
                o.no_check ? "" : "; `patch -p1 --dry-run` applies it to the source");
     if (*format == source::PatchFormat::full)
-      fmt::print("Apply it at the top of the kernel tree with `patch -p1 < {}`, build, and boot with intel_iommu=on,relax_rmrr.\n", o.output);
+      fmt::print("Apply it at the top of the kernel tree with `patch -p1 < {}`, build, and boot with intel_iommu=on,relax_rmrr.\n",
+                 o.output);
     else
-      fmt::print("Build a live patch with `kpatch-build {}` (kpatch) or `./scripts/livepatch/klp-build {}` (Linux 6.19+).\n", o.output, o.output);
+      fmt::print("Build a live patch with `kpatch-build {}` (kpatch) or `./scripts/livepatch/klp-build {}` (Linux 6.19+).\n", o.output,
+                 o.output);
   }
   return 0;
 }
@@ -100,8 +103,9 @@ int run_patch(const PatchOptions& o) {
 Command add_patch_command(CLI::App& root) {
   auto o = std::make_shared<PatchOptions>();
   CLI::App* app = root.add_subcommand("patch", "Write the change as a kernel source patch (full: boot option; kpatch: always on)");
-  app->add_option("--format", o->format, "full: adds the boot option intel_iommu=relax_rmrr (off by default); "
-                                         "kpatch: the livepatch's edit, always on, for kpatch-build or klp-build")
+  app->add_option("--format", o->format,
+                  "full: adds the boot option intel_iommu=relax_rmrr (off by default); "
+                  "kpatch: the livepatch's edit, always on, for kpatch-build or klp-build")
       ->check(CLI::IsMember({"full", "kpatch"}))
       ->capture_default_str();
   app->add_option("--source", o->source, "The kernel source the patch is for: a linux-source tarball or a kernel tree")->required();

@@ -3,10 +3,10 @@
 #include "common/file.h"
 #include "source/transform.h"
 
+#include <unistd.h>
 #include <chrono>
 #include <cstdlib>
 #include <future>
-#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -31,8 +31,8 @@ WorkDir::~WorkDir() {
 
 CLI::Option* add_source_option(CLI::App* app, std::string& source) {
   return app->add_option("--source", source,
-                  "Kernel source: a linux-source tarball, a kernel tree, or a directory with drivers/iommu "
-                  "(default: the distribution's tarball in /usr/src)");
+                         "Kernel source: a linux-source tarball, a kernel tree, or a directory with drivers/iommu "
+                         "(default: the distribution's tarball in /usr/src)");
 }
 
 namespace {
@@ -67,8 +67,9 @@ Status check_target(bool need_kbuild, PreparedChange& p) {
   p.era = analysis::decide_era(&*k.symbols, &btf_facts, era_reason);
   if (p.era == analysis::Era::unknown) {
     Error e = make_error(ExitCode::refused, "cannot tell how this kernel enforces RMRRs: {}", era_reason);
-    e.hint = "relax-rmrr analyze shows what was found; a kernel without intel_iommu_attach_device and without "
-             "dev_iommu.require_direct is not one relax-rmrr knows";
+    e.hint =
+        "relax-rmrr analyze shows what was found; a kernel without intel_iommu_attach_device and without "
+        "dev_iommu.require_direct is not one relax-rmrr knows";
     return e;
   }
   return ok_status();
@@ -101,9 +102,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 // as when it ran before everything else: a bad image is reported as such even when the compile failed too.
 // Whatever stops the kernel from being livepatched at all (check_build_prerequisites: config and kbuild tree
 // only) is still reported before anything is compiled.
-Result<std::unique_ptr<PreparedChange>> prepare_change(const KernelOptions& kernel_options, const std::string& source,
-                                                       const fs::path& work, Progress& progress,
-                                                       const std::function<void(const fs::path&)>& kbuild_known) {
+Result<std::unique_ptr<PreparedChange>> prepare_change(const KernelOptions& kernel_options, const std::string& source, const fs::path& work,
+                                                       Progress& progress, const std::function<void(const fs::path&)>& kbuild_known) {
   if (work.empty()) return make_error(ExitCode::environment, "cannot create a work directory in {}", fs::temp_directory_path().string());
   auto p = std::make_unique<PreparedChange>();
   const analysis::AnalyzeInputs inputs = to_analyze_inputs(kernel_options);

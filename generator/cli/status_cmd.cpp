@@ -34,13 +34,16 @@ int run_status(const StatusOptions& o) {
                s.module->build_id.empty() ? "" : " build-id " + s.module->build_id);
   if (s.file) {
     fmt::print("  file         {}{}\n", s.file->path.string(),
-               !s.file_is_loaded ? "" : *s.file_is_loaded ? " (the loaded module)" : " (NOT the loaded module: another build)");
-    fmt::print("  built for    {} by relax-rmrr {}{}{}\n", s.file->field("relax_rmrr_kernel").empty() ? s.file->vermagic_release : s.file->field("relax_rmrr_kernel"),
+               !s.file_is_loaded   ? ""
+               : *s.file_is_loaded ? " (the loaded module)"
+                                   : " (NOT the loaded module: another build)");
+    fmt::print("  built for    {} by relax-rmrr {}{}{}\n",
+               s.file->field("relax_rmrr_kernel").empty() ? s.file->vermagic_release : s.file->field("relax_rmrr_kernel"),
                s.file->field("relax_rmrr_version").empty() ? "?" : s.file->field("relax_rmrr_version"),
                s.file->field("relax_rmrr_forced") == "1" || s.file->field("relax_rmrr_forced") == "yes" ? ", safety check FORCED" : "",
                s.file->is_signed ? ", signed" : ", unsigned");
-    fmt::print("  kernel match {}\n", s.file_matches_kernel ? "yes: vermagic matches the running kernel"
-                                                             : "NO: vermagic says " + s.file->vermagic_release);
+    fmt::print("  kernel match {}\n",
+               s.file_matches_kernel ? "yes: vermagic matches the running kernel" : "NO: vermagic says " + s.file->vermagic_release);
   } else {
     fmt::print("  file         none found (relax-rmrr status --module FILE.ko compares one)\n");
   }
@@ -49,7 +52,8 @@ int run_status(const StatusOptions& o) {
   fmt::print("  signatures   lockdown {}, sig_enforce {}\n", s.lockdown.value_or("not reported"),
              s.sig_enforce ? (*s.sig_enforce ? "Y" : "N") : "not reported");
   for (const auto& t : s.blockers)
-    fmt::print("  blocking     pid {} ({}) patch_state {}{}\n", t.pid, t.comm, t.patch_state, t.stack.empty() ? "" : ": " + t.stack.front());
+    fmt::print("  blocking     pid {} ({}) patch_state {}{}\n", t.pid, t.comm, t.patch_state,
+               t.stack.empty() ? "" : ": " + t.stack.front());
   return s.active() ? 0 : 1;
 }
 
@@ -60,8 +64,9 @@ Command add_status_command(CLI::App& root) {
   CLI::App* app = root.add_subcommand("status", "Show whether the livepatch is loaded and in force, and which build it is");
   add_name_option(app, o->common);
   add_root_option(app, o->common);
-  app->add_option("--module", o->file, "Compare this .ko with the loaded module (default: the file `load` recorded, then "
-                                       "/lib/modules/$(uname -r)/{updates,extra,updates/dkms}/NAME.ko)");
+  app->add_option("--module", o->file,
+                  "Compare this .ko with the loaded module (default: the file `load` recorded, then "
+                  "/lib/modules/$(uname -r)/{updates,extra,updates/dkms}/NAME.ko)");
   app->add_flag("--json", o->common.json, "Print JSON on stdout");
   app->footer(
       "The relax_rmrr_kernel/version/forced fields come from the module file (sysfs does not show custom modinfo\n"

@@ -30,8 +30,7 @@ Command add_uninstall_command(CLI::App& root) {
             // Removing everything also withdraws the agreement the boot unit waits for.
             if (req.release.empty() && lifecycle::consent_given(req.root)) {
               if (auto s = lifecycle::withdraw_consent(req.root); !s) return report_error(s.error());
-              fmt::print("  removed {} (the boot unit loads nothing until you agree again)\n",
-                         lifecycle::consent_file(req.root).string());
+              fmt::print("  removed {} (the boot unit loads nothing until you agree again)\n", lifecycle::consent_file(req.root).string());
             }
             return 0;
           }};

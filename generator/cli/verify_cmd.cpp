@@ -47,7 +47,9 @@ int run_verify(const VerifyOptions& o) {
     in = verify::inputs_after_plan(c.kernel, c.original, c.patched, *c.symbols, c.plan, c.compiled.original, kernel->kbuild->dir,
                                    work / "layout-probe");
   }
-  in.text = o.text == "image" ? verify::TextPreference::image : o.text == "kcore" ? verify::TextPreference::kcore : verify::TextPreference::automatic;
+  in.text = o.text == "image"   ? verify::TextPreference::image
+            : o.text == "kcore" ? verify::TextPreference::kcore
+                                : verify::TextPreference::automatic;
   auto report = verify::verify(in);
   if (!report) return report_error(report.error());
   progress.end();
@@ -55,10 +57,8 @@ int run_verify(const VerifyOptions& o) {
   if (o.json) {
     Json j = verify::to_json(*report);
     j.set("kernel_release", kernel->release);
-    if (from_objects)
-      j.set("objects", Json::strings(o.objects));
-    else
-      j.set("source", source::to_json(c.tree));
+    if (from_objects) j.set("objects", Json::strings(o.objects));
+    else j.set("source", source::to_json(c.tree));
     print_json(j);
   } else {
     fmt::print("Compared with {}\n", report->text_from);
@@ -70,8 +70,7 @@ int run_verify(const VerifyOptions& o) {
     size_t members = 0;
     for (const auto& l : report->layouts) members += l.members.size();
     if (report->layouts_checked)
-      fmt::print("  {} struct layouts ({} members) compared with BTF{}\n", report->layouts.size(), members,
-                 report->ok() ? "" : "");
+      fmt::print("  {} struct layouts ({} members) compared with BTF{}\n", report->layouts.size(), members, report->ok() ? "" : "");
     for (const auto& l : report->layouts)
       if (!l.ok()) fmt::print("  DIFFER struct {}: {}\n", l.name, l.problem);
     for (const auto& n : report->notes) fmt::print("  note: {}\n", n);
@@ -85,7 +84,8 @@ int run_verify(const VerifyOptions& o) {
 
 Command add_verify_command(CLI::App& root) {
   auto o = std::make_shared<VerifyOptions>();
-  CLI::App* app = root.add_subcommand("verify", "Check that a kernel source builds exactly the target kernel's code (what build checks first)");
+  CLI::App* app =
+      root.add_subcommand("verify", "Check that a kernel source builds exactly the target kernel's code (what build checks first)");
   add_kernel_options(app, o->kernel);
   auto* source = add_source_option(app, o->source);
   app->add_option("--objects", o->objects,

@@ -1,13 +1,13 @@
 #include "common/file.h"
 
-#include <cerrno>
-#include <charconv>
-#include <cstdlib>
-#include <cstdio>
-#include <fstream>
-#include <memory>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
 
 namespace rr {
 
@@ -32,8 +32,7 @@ Result<Out> read_whole(const std::filesystem::path& path, size_t max_size) {
   for (;;) {
     size_t n = std::fread(buf, 1, sizeof buf, f.get());
     if (n == 0) break;
-    if (out.size() + n > max_size)
-      return make_error(ExitCode::bad_input, "{} is larger than {} bytes", path.string(), max_size);
+    if (out.size() + n > max_size) return make_error(ExitCode::bad_input, "{} is larger than {} bytes", path.string(), max_size);
     out.insert(out.end(), buf, buf + n);
   }
   if (std::ferror(f.get())) return io_error(path, "read", errno ? errno : EIO);
@@ -41,13 +40,9 @@ Result<Out> read_whole(const std::filesystem::path& path, size_t max_size) {
 }
 }  // namespace
 
-Result<Bytes> read_file_bytes(const std::filesystem::path& path, size_t max_size) {
-  return read_whole<Bytes>(path, max_size);
-}
+Result<Bytes> read_file_bytes(const std::filesystem::path& path, size_t max_size) { return read_whole<Bytes>(path, max_size); }
 
-Result<std::string> read_file_text(const std::filesystem::path& path, size_t max_size) {
-  return read_whole<std::string>(path, max_size);
-}
+Result<std::string> read_file_text(const std::filesystem::path& path, size_t max_size) { return read_whole<std::string>(path, max_size); }
 
 std::optional<std::string> read_attribute(const std::filesystem::path& path) {
   auto r = read_file_text(path, 1 << 20);

@@ -148,9 +148,7 @@ class Parser {
   }
 
  private:
-  Error fail(std::string_view what) const {
-    return make_error(ExitCode::bad_input, "invalid JSON at offset {}: {}", pos_, what);
-  }
+  Error fail(std::string_view what) const { return make_error(ExitCode::bad_input, "invalid JSON at offset {}: {}", pos_, what); }
   void skip_ws() {
     while (pos_ < t_.size() && (t_[pos_] == ' ' || t_[pos_] == '\n' || t_[pos_] == '\t' || t_[pos_] == '\r')) ++pos_;
   }
@@ -228,7 +226,9 @@ class Parser {
       if (pos_ >= t_.size()) break;
       char e = t_[pos_++];
       switch (e) {
-        case '"': case '\\': case '/': out.push_back(e); break;
+        case '"':
+        case '\\':
+        case '/': out.push_back(e); break;
         case 'n': out.push_back('\n'); break;
         case 't': out.push_back('\t'); break;
         case 'r': out.push_back('\r'); break;

@@ -14,11 +14,11 @@ namespace rr {
 // Exit codes the CLI promises (documented in README).
 enum class ExitCode : int {
   ok = 0,
-  failure = 1,     // the operation ran and its answer is "no" (e.g. doctor found locked devices)
-  bad_input = 2,   // input unreadable, malformed or inconsistent
-  missing = 3,     // a required file, package or kernel feature is absent
-  refused = 4,     // a safety check refused to go on
-  environment = 5, // the host forbids it (lockdown, permissions)
+  failure = 1,  // the operation ran and its answer is "no" (e.g. doctor found locked devices)
+  bad_input = 2,  // input unreadable, malformed or inconsistent
+  missing = 3,  // a required file, package or kernel feature is absent
+  refused = 4,  // a safety check refused to go on
+  environment = 5,  // the host forbids it (lockdown, permissions)
 };
 
 struct Error {
@@ -78,8 +78,8 @@ inline Status ok_status() { return Ok{}; }
   lhs = std::move(tmp).value()
 
 // RR_CHECK(f()); returns the Error of a failed Status/Result from the enclosing function.
-#define RR_CHECK(expr)                                      \
-  do {                                                      \
-    auto rr_check_result_ = (expr);                         \
+#define RR_CHECK(expr)                                           \
+  do {                                                           \
+    auto rr_check_result_ = (expr);                              \
     if (!rr_check_result_.ok()) return rr_check_result_.error(); \
   } while (0)

@@ -2,15 +2,15 @@
 
 #include "common/file.h"
 
-#include <cerrno>
-#include <chrono>
-#include <cstdlib>
-#include <cstring>
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
 
 extern char** environ;
 
@@ -144,16 +144,13 @@ Result<std::vector<Outcome>> run_pipeline(const std::vector<Command>& commands) 
     int rc = posix_spawnp(&pid, argv[0], &fa.fa, nullptr, argv.data(), envp.data());
     if (rc != 0) {
       reap_started();
-      if (rc == ENOENT)
-        return Error{fmt::format("cannot run {}: program not found", c.argv[0]), ExitCode::missing, {}};
+      if (rc == ENOENT) return Error{fmt::format("cannot run {}: program not found", c.argv[0]), ExitCode::missing, {}};
       return make_error(ExitCode::environment, "cannot run {}: {}", c.argv[0], std::strerror(rc));
     }
     pids[i] = pid;
     err_read[i] = std::move(err_pipe->read);
-    if (i + 1 < n)
-      next_stdin = std::move(out_pipe->read);
-    else
-      out_read = std::move(out_pipe->read);
+    if (i + 1 < n) next_stdin = std::move(out_pipe->read);
+    else out_read = std::move(out_pipe->read);
     // Our copies of the write ends close here, so readers see EOF when the children exit.
   }
 
@@ -243,16 +240,15 @@ std::string quote_argv(const std::vector<std::string>& argv) {
   std::string out;
   for (const auto& a : argv) {
     if (!out.empty()) out += ' ';
-    bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=/.,:@%") == std::string::npos;
+    bool plain =
+        !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=/.,:@%") == std::string::npos;
     if (plain) {
       out += a;
     } else {
       out += '\'';
       for (char ch : a) {
-        if (ch == '\'')
-          out += "'\\''";
-        else
-          out += ch;
+        if (ch == '\'') out += "'\\''";
+        else out += ch;
       }
       out += '\'';
     }

@@ -14,7 +14,7 @@ namespace rr::proc {
 
 struct Command {
   std::vector<std::string> argv;  // argv[0] is looked up in PATH when it has no '/'
-  std::filesystem::path cwd;      // empty: inherit
+  std::filesystem::path cwd;  // empty: inherit
   // Environment changes on top of this process's environment: a value sets, nullopt removes.
   std::vector<std::pair<std::string, std::optional<std::string>>> env;
   // When set, stdin reads this file instead of /dev/null (first command of a pipeline only).
@@ -25,11 +25,11 @@ struct Command {
 };
 
 struct Outcome {
-  int exit_code = -1;   // -1 when killed by a signal
-  int signal = 0;       // the signal that ended it, 0 otherwise
-  std::string out;      // stdout (for a pipeline: the last command's only)
-  std::string err;      // stderr
-  double seconds = 0;   // wall time
+  int exit_code = -1;  // -1 when killed by a signal
+  int signal = 0;  // the signal that ended it, 0 otherwise
+  std::string out;  // stdout (for a pipeline: the last command's only)
+  std::string err;  // stderr
+  double seconds = 0;  // wall time
   bool ok() const { return exit_code == 0; }
   // stdout and stderr, for messages; never empty-handed: says how it ended.
   std::string describe_end() const;

@@ -3,8 +3,8 @@
 #include <elf.h>
 
 #include <map>
-#include <set>
 #include <optional>
+#include <set>
 
 namespace rr::diff {
 
@@ -48,8 +48,7 @@ class Comparer {
     if (x.size != y.size) return fmt::format("{} is {} bytes, was {}", y.name, y.size, x.size);
     const obj::Section& sx = a_.sections[x.shndx];
     const obj::Section& sy = b_.sections[y.shndx];
-    if (x.value + x.size > sx.data.size() || y.value + y.size > sy.data.size())
-      return fmt::format("{} lies outside its section", y.name);
+    if (x.value + x.size > sx.data.size() || y.value + y.size > sy.data.size()) return fmt::format("{} lies outside its section", y.name);
     auto rx = relas_in(sx, x.value, x.size), ry = relas_in(sy, y.value, y.size);
     if (rx.size() != ry.size()) return fmt::format("{} has {} relocations, had {}", y.name, ry.size(), rx.size());
     std::vector<bool> masked(x.size, false);
@@ -63,8 +62,7 @@ class Comparer {
       for (size_t k = 0; k < obj::rela_width(p.type) && p.offset - x.value + k < x.size; ++k) masked[p.offset - x.value + k] = true;
     }
     for (size_t i = 0; i < x.size; ++i)
-      if (!masked[i] && sx.data[x.value + i] != sy.data[y.value + i])
-        return fmt::format("{}+{:#x}: code differs", y.name, i);
+      if (!masked[i] && sx.data[x.value + i] != sy.data[y.value + i]) return fmt::format("{}+{:#x}: code differs", y.name, i);
     return std::nullopt;
   }
 
@@ -77,7 +75,8 @@ class Comparer {
     std::vector<bool> masked(end > s.value ? end - s.value : 0, false);
     for (const auto* r : relas_in(sec, s.value, s.size)) {
       fp += fmt::format("@{}:{}={};", r->offset - s.value, r->type, target_key(o, *r, depth + 1));
-      for (size_t k = 0; k < obj::rela_width(r->type) && r->offset - s.value + k < masked.size(); ++k) masked[r->offset - s.value + k] = true;
+      for (size_t k = 0; k < obj::rela_width(r->type) && r->offset - s.value + k < masked.size(); ++k)
+        masked[r->offset - s.value + k] = true;
     }
     for (uint64_t i = s.value; i < end; ++i) fp += masked[i - s.value] ? "__" : fmt::format("{:02x}", sec.data[i]);
     return fp;
@@ -117,7 +116,8 @@ class Comparer {
       for (uint64_t i = 0; i < sec.entry_size; ++i) bytes += fmt::format("{:02x}", sec.data[static_cast<uint64_t>(offset + bias) + i]);
       return fmt::format("const[{}]{:+}", bytes, -bias);
     }
-    const obj::Symbol* target = sym.is_section() ? o.symbol_at(sec.index, static_cast<uint64_t>(std::max<int64_t>(0, offset + bias))) : &sym;
+    const obj::Symbol* target =
+        sym.is_section() ? o.symbol_at(sec.index, static_cast<uint64_t>(std::max<int64_t>(0, offset + bias))) : &sym;
     if (!target) target = o.symbol_at(sec.index, static_cast<uint64_t>(std::max<int64_t>(0, offset)));
     if (!target) return fmt::format("[{}]{:+}", obj::strip_number_suffixes(sec.name), offset);
     std::string key = fmt::format("{}{:+}", obj::strip_number_suffixes(target->name), offset - static_cast<int64_t>(target->value));
@@ -189,7 +189,8 @@ Result<ObjectDiff> compare(const obj::Object& original, const obj::Object& patch
     ++out.functions_compared;
     auto t = twins.find(name);
     if (t == twins.end()) {
-      out.functions.push_back({name, Status::removed, {}, "absent from the patched object (now inlined or dropped)", in_init(original, *a.main)});
+      out.functions.push_back(
+          {name, Status::removed, {}, "absent from the patched object (now inlined or dropped)", in_init(original, *a.main)});
       continue;
     }
     const Unit* b = &ub.at(t->second);

@@ -15,11 +15,11 @@ enum class Status { same, changed, added, removed };
 std::string status_name(Status s);
 
 struct FunctionDiff {
-  std::string name;           // the function symbol (e.g. intel_iommu_attach_device, risky_device.part.0)
+  std::string name;  // the function symbol (e.g. intel_iommu_attach_device, risky_device.part.0)
   Status status = Status::same;
   std::vector<std::string> pieces;  // its sections in the patched object: .text.X and .text.unlikely.X (.cold)
-  std::string reason;         // first difference found, for humans
-  bool is_init = false;       // lives in .init.text: runs once at boot, cannot be live-patched
+  std::string reason;  // first difference found, for humans
+  bool is_init = false;  // lives in .init.text: runs once at boot, cannot be live-patched
 };
 
 struct DataDiff {
@@ -31,7 +31,7 @@ struct DataDiff {
 
 struct ObjectDiff {
   std::vector<FunctionDiff> functions;  // only the ones not `same`
-  std::vector<DataDiff> data;           // writable data objects that changed: a livepatch cannot change them
+  std::vector<DataDiff> data;  // writable data objects that changed: a livepatch cannot change them
   size_t functions_compared = 0;
 };
 

@@ -144,13 +144,13 @@ Result<Object> load_bytes(Bytes bytes, const std::string& origin) {
     }
   }
   for (auto& sec : o.sections)
-    std::sort(sec.symbols.begin(), sec.symbols.end(),
-              [&](uint32_t a, uint32_t b) { return o.symbols[a].value < o.symbols[b].value; });
+    std::sort(sec.symbols.begin(), sec.symbols.end(), [&](uint32_t a, uint32_t b) { return o.symbols[a].value < o.symbols[b].value; });
 
   for (const auto& s : secs) {
     if (s.type != SHT_RELA) continue;
     if (s.info == 0 || s.info >= o.sections.size())
-      return make_error(ExitCode::bad_input, "{}: relocation section {} applies to section {}, which does not exist", origin, s.name, s.info);
+      return make_error(ExitCode::bad_input, "{}: relocation section {} applies to section {}, which does not exist", origin, s.name,
+                        s.info);
     RR_ASSIGN(ByteView v, elf.section_data(s));
     if (v.size() % sizeof(Elf64_Rela) != 0)
       return make_error(ExitCode::bad_input, "{}: relocation section {} has a partial entry", origin, s.name);

@@ -52,7 +52,10 @@ Status write_object(const obj::Object& o, const std::filesystem::path& path) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return make_error(ExitCode::failure, "cannot create {}: {}", path.string(), std::strerror(errno));
   std::unique_ptr<Elf, ElfCloser> elf(elf_begin(fd, ELF_C_WRITE, nullptr));
-  auto close_fd = [&] { elf.reset(); ::close(fd); };
+  auto close_fd = [&] {
+    elf.reset();
+    ::close(fd);
+  };
   if (!elf) {
     ::close(fd);
     return elf_failure(path, "elf_begin");

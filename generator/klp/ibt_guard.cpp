@@ -46,10 +46,28 @@ const analysis::Symbol* resolve(const analysis::SymbolTable& symbols, const Kern
 // Tables the kernel reads at load time that point at code without taking a callable address of it.
 bool bookkeeping_section(const std::string& n, const SpecialLayouts* layouts) {
   if (layouts && layouts->find(n)) return true;
-  for (const char* p : {".orc_unwind", "__mcount_loc", "__patchable_function_entries", ".ibt_endbr_seal", ".retpoline_sites",
-                        ".return_sites", ".call_sites", ".cfi_sites", ".smp_locks", "__jump_table", ".static_call_sites",
-                        "__ex_table", "__bug_table", ".altinstructions", ".parainstructions", ".debug", ".klp.rela", ".discard",
-                        ".note", ".BTF", ".comment", ".eh_frame"})
+  for (const char* p : {".orc_unwind",
+                        "__mcount_loc",
+                        "__patchable_function_entries",
+                        ".ibt_endbr_seal",
+                        ".retpoline_sites",
+                        ".return_sites",
+                        ".call_sites",
+                        ".cfi_sites",
+                        ".smp_locks",
+                        "__jump_table",
+                        ".static_call_sites",
+                        "__ex_table",
+                        "__bug_table",
+                        ".altinstructions",
+                        ".parainstructions",
+                        ".debug",
+                        ".klp.rela",
+                        ".discard",
+                        ".note",
+                        ".BTF",
+                        ".comment",
+                        ".eh_frame"})
     if (n.starts_with(p)) return true;
   return false;
 }
@@ -63,8 +81,8 @@ bool is_direct_branch(const obj::Section& code, const obj::Rela& r) {
   const Bytes& b = code.data;
   if (r.offset < 1 || r.offset > b.size()) return false;
   uint8_t op = b[r.offset - 1];
-  if (op == 0xe8 || op == 0xe9) return true;                                            // call / jmp rel32
-  return r.offset >= 2 && b[r.offset - 2] == 0x0f && (op & 0xf0) == 0x80;              // jcc rel32
+  if (op == 0xe8 || op == 0xe9) return true;  // call / jmp rel32
+  return r.offset >= 2 && b[r.offset - 2] == 0x0f && (op & 0xf0) == 0x80;  // jcc rel32
 }
 
 Result<std::vector<uint64_t>> read_seal_list(const analysis::ElfFile& image, const analysis::SymbolTable* symbols, int64_t slide) {
@@ -84,11 +102,11 @@ Result<std::vector<uint64_t>> read_seal_list(const analysis::ElfFile& image, con
     data = *bytes;
   }
   if (data.size() % 4 != 0)
-    return make_error(ExitCode::bad_input, "{}: .ibt_endbr_seal is {} bytes, not a whole number of 4-byte entries", image.origin(), data.size());
+    return make_error(ExitCode::bad_input, "{}: .ibt_endbr_seal is {} bytes, not a whole number of 4-byte entries", image.origin(),
+                      data.size());
   std::vector<uint64_t> out;
   out.reserve(data.size() / 4);
-  for (size_t i = 0; i < data.size(); i += 4)
-    out.push_back(base + i + static_cast<uint64_t>(static_cast<int64_t>(*data.read<int32_t>(i))));
+  for (size_t i = 0; i < data.size(); i += 4) out.push_back(base + i + static_cast<uint64_t>(static_cast<int64_t>(*data.read<int32_t>(i))));
   return out;
 }
 
@@ -156,11 +174,13 @@ Status check_klp_object(const KlpObject& klp, const SpecialLayouts& layouts, con
       AddressTaken a{kn->name, site_of(s, r), obj::rela_type_name(r.type), {}, false};
       if (addresses) a.link_address = ks->address - static_cast<uint64_t>(target.slide);
       if (!a.link_address || !target.sealed) {
-        Error e = make_error(ExitCode::refused,
-                             "IBT: the livepatch takes the address of the kernel function {} (at {}, {}), and whether the kernel seals "
-                             "its ENDBR cannot be proven: {}",
-                             kn->name, a.site, a.reloc_type, !a.link_address ? "symbol addresses are unknown" : "no seal list from the image");
-        e.hint = !a.link_address ? "run as root or pass --kallsyms with addresses" : "pass the kernel image (--image /boot/vmlinuz-<release>)";
+        Error e =
+            make_error(ExitCode::refused,
+                       "IBT: the livepatch takes the address of the kernel function {} (at {}, {}), and whether the kernel seals "
+                       "its ENDBR cannot be proven: {}",
+                       kn->name, a.site, a.reloc_type, !a.link_address ? "symbol addresses are unknown" : "no seal list from the image");
+        e.hint =
+            !a.link_address ? "run as root or pass --kallsyms with addresses" : "pass the kernel image (--image /boot/vmlinuz-<release>)";
         return e;
       }
       a.sealed = target.sealed->count(*a.link_address) != 0;

@@ -46,8 +46,8 @@ Result<std::vector<uint64_t>> read_seal_list(const analysis::ElfFile& image, con
 IbtTarget ibt_target(const analysis::LoadedKernel& kernel);
 
 struct AddressTaken {
-  std::string symbol;      // the kernel's function
-  std::string site;        // "section+0xoff" in the klp object
+  std::string symbol;  // the kernel's function
+  std::string site;  // "section+0xoff" in the klp object
   std::string reloc_type;  // R_X86_64_*
   std::optional<uint64_t> link_address;
   bool sealed = false;
@@ -57,10 +57,10 @@ struct IbtReport {
   bool enabled = false;
   std::string enabled_from;
   std::optional<size_t> seal_entries;
-  size_t direct_branches = 0;              // call/jmp/jcc rel32 to kernel functions: no ENDBR needed
+  size_t direct_branches = 0;  // call/jmp/jcc rel32 to kernel functions: no ENDBR needed
   std::vector<AddressTaken> address_taken;  // address-taking references to kernel functions
   size_t sealed_hits = 0;
-  std::vector<std::string> endbr_checked;   // module functions proven to start with ENDBR64
+  std::vector<std::string> endbr_checked;  // module functions proven to start with ENDBR64
   std::vector<std::string> endbr_not_needed;  // replacements whose kernel copy has no ENDBR either
   std::vector<std::string> notes;
 };

@@ -131,7 +131,8 @@ Result<ConversionReport> convert_to_klp_module(const std::filesystem::path& ko, 
   // New section names go at the end of the section name table.
   Elf_Scn* shstr_scn = elf_getscn(h.elf, shstrndx);
   Elf_Data* shstr = elf_getdata(shstr_scn, nullptr);
-  auto names = std::make_unique<std::vector<uint8_t>>(static_cast<uint8_t*>(shstr->d_buf), static_cast<uint8_t*>(shstr->d_buf) + shstr->d_size);
+  auto names =
+      std::make_unique<std::vector<uint8_t>>(static_cast<uint8_t*>(shstr->d_buf), static_cast<uint8_t*>(shstr->d_buf) + shstr->d_size);
   std::vector<size_t> name_offsets;
   for (const auto& a : added) {
     name_offsets.push_back(names->size());

@@ -17,10 +17,18 @@ std::string klp_symbol_name(const std::string& object, const std::string& name, 
 namespace {
 
 // Where a relocation of carried code must point in the klp object.
-struct InCarried {};                                   // into a section the object carries
-struct InEntry { uint32_t section; uint64_t entry; };  // into a kept entry of a `referenced` special section
-struct InKernel { std::string name; int64_t addend; }; // a symbol of the running kernel
-struct Refused { std::string why; };
+struct InCarried {};  // into a section the object carries
+struct InEntry {
+  uint32_t section;
+  uint64_t entry;
+};  // into a kept entry of a `referenced` special section
+struct InKernel {
+  std::string name;
+  int64_t addend;
+};  // a symbol of the running kernel
+struct Refused {
+  std::string why;
+};
 using Decision = std::variant<InCarried, InEntry, InKernel, Refused>;
 
 bool is_cold_piece(const std::string& n) { return n.size() > 5 && n.ends_with(".cold"); }
@@ -28,9 +36,8 @@ bool is_cold_piece(const std::string& n) { return n.size() > 5 && n.ends_with(".
 // Sections whose pointers into carried code need no entries of their own in the klp object: callers and
 // tables in the kernel keep pointing at the old function, which livepatch redirects.
 bool harmless_referrer(const std::string& n) {
-  for (const char* p : {".text", ".data", ".rodata", ".bss", ".init", ".exit", ".debug", ".discard", ".note", ".comment",
-                        ".pci_fixup", "___ksymtab", "__ksymtab", "__param", ".initcall", ".con_initcall", ".export_symbol",
-                        ".altinstr_aux", ".rela"})
+  for (const char* p : {".text", ".data", ".rodata", ".bss", ".init", ".exit", ".debug", ".discard", ".note", ".comment", ".pci_fixup",
+                        "___ksymtab", "__ksymtab", "__param", ".initcall", ".con_initcall", ".export_symbol", ".altinstr_aux", ".rela"})
     if (n.starts_with(p)) return true;
   return false;
 }
@@ -97,7 +104,8 @@ class Builder {
   Decision decide(const obj::Rela& r) const {
     const obj::Symbol& sym = in_.symbols[r.symbol];
     if (sym.is_undefined()) return InKernel{sym.name, r.addend};
-    if (!sym.defined_in_section()) return Refused{fmt::format("relocation against special symbol {} (section index {:#x})", sym.name, sym.shndx)};
+    if (!sym.defined_in_section())
+      return Refused{fmt::format("relocation against special symbol {} (section index {:#x})", sym.name, sym.shndx)};
     const obj::Section& t = in_.sections[sym.shndx];
     int64_t offset = r.addend + (sym.is_section() ? 0 : static_cast<int64_t>(sym.value));
     uint64_t pos = static_cast<uint64_t>(std::max<int64_t>(0, offset + pc_bias(r)));
@@ -127,7 +135,7 @@ class Builder {
     if (!t.is_writable()) {
       const obj::Symbol* o = covering();
       if (o && o->bind != STB_LOCAL) return kernel_ref(*o);  // a const global of the kernel (e.g. an ops table)
-      return InCarried{};                                    // literals, __func__, local constant tables
+      return InCarried{};  // literals, __func__, local constant tables
     }
     if (t.name.starts_with(".data.once")) return InCarried{};  // WARN_ONCE flags: the module warns once of its own
     const obj::Symbol* o = covering();
@@ -155,8 +163,9 @@ class Builder {
       const obj::Section* s = in_.section(sp.name);
       if (!s || sp.kind != EntryKind::points_to_code) continue;
       if (!entry_count(sp, s->size))
-        return make_error(ExitCode::refused, "{} is {} bytes, not a whole number of {}-byte entries: the kernel's BTF and this object disagree",
-                          sp.name, s->size, sp.entry_size);
+        return make_error(ExitCode::refused,
+                          "{} is {} bytes, not a whole number of {}-byte entries: the kernel's BTF and this object disagree", sp.name,
+                          s->size, sp.entry_size);
       for (uint64_t e = 0; e * sp.entry_size < s->size; ++e) {
         auto a = anchor_section(*s, e * sp.entry_size);
         if (a && included_[*a] && !kept_[s->index].count(e)) {
@@ -239,7 +248,7 @@ class Builder {
     out.path = "klp object";
     out.sections.emplace_back();
     out.symbols.emplace_back();
-    std::map<uint32_t, uint32_t> new_section;           // old index -> new index
+    std::map<uint32_t, uint32_t> new_section;  // old index -> new index
     std::map<std::pair<uint32_t, uint64_t>, uint64_t> new_entry_offset;  // (old special, entry) -> new offset
     auto add_section = [&](const obj::Section& s) -> obj::Section& {
       obj::Section n;
@@ -346,7 +355,8 @@ class Builder {
       if (auto* refused = std::get_if<Refused>(&d))
         return make_error(ExitCode::refused, "cannot carry {}+{:#x}: {}", from.name, r.offset, refused->why);
       if (std::holds_alternative<InCarried>(d)) {
-        if (!new_section.count(sym.shndx)) return make_error(ExitCode::failure, "internal: {} was not carried", in_.sections[sym.shndx].name);
+        if (!new_section.count(sym.shndx))
+          return make_error(ExitCode::failure, "internal: {} was not carried", in_.sections[sym.shndx].name);
         auto it = new_symbol.find(sym.index);
         n.symbol = it != new_symbol.end() ? it->second : out.sections[new_section[sym.shndx]].section_symbol;
       } else if (auto* e = std::get_if<InEntry>(&d)) {

@@ -19,14 +19,14 @@ namespace rr::klp {
 struct TargetSymbol {
   bool found = false;
   bool exported = false;  // in Module.symvers: the module loader resolves it, no klp relocation needed
-  uint64_t sympos = 0;    // livepatch's position among same-name symbols (0: unique)
-  std::string problem;    // set when found but unusable (e.g. ambiguous), refuses the build
+  uint64_t sympos = 0;  // livepatch's position among same-name symbols (0: unique)
+  std::string problem;  // set when found but unusable (e.g. ambiguous), refuses the build
 };
 using TargetLookup = std::function<TargetSymbol(const std::string& name)>;
 
 struct ReplacedFunction {
-  std::string name;        // the kernel's function (klp_func.old_name)
-  uint64_t sympos = 0;     // klp_func.old_sympos
+  std::string name;  // the kernel's function (klp_func.old_name)
+  uint64_t sympos = 0;  // klp_func.old_sympos
   std::string new_symbol;  // the global symbol of the replacement in the klp object
 };
 
@@ -34,7 +34,7 @@ struct KlpObject {
   obj::Object object;
   std::vector<ReplacedFunction> replaced;
   std::vector<std::string> carried_functions;  // unchanged helpers the target has inlined: copied along
-  std::vector<std::string> klp_symbols;        // .klp.sym.* names
+  std::vector<std::string> klp_symbols;  // .klp.sym.* names
   std::vector<std::string> exported_symbols;
   std::vector<std::pair<std::string, size_t>> special_entries;  // section, entries kept
 };

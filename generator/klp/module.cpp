@@ -6,11 +6,11 @@
 #include "klp/elf_writer.h"
 #include "klp/templates.h"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <fcntl.h>
-#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -42,8 +42,8 @@ Result<std::string> render_glue(const KlpObject& klp, const ModuleRequest& r) {
   std::string externs, funcs;
   for (const auto& f : klp.replaced) {
     externs += fmt::format("extern void {}(void);\n", f.new_symbol);
-    funcs += fmt::format("\t{{\n\t\t.old_name = {},\n\t\t.new_func = {},\n\t\t.old_sympos = {},\n\t}},\n", c_string(f.name),
-                         f.new_symbol, f.sympos);
+    funcs += fmt::format("\t{{\n\t\t.old_name = {},\n\t\t.new_func = {},\n\t\t.old_sympos = {},\n\t}},\n", c_string(f.name), f.new_symbol,
+                         f.sympos);
   }
   std::string callbacks, object_callbacks;
   if (r.require_direct_callbacks) {
@@ -104,7 +104,8 @@ Result<ModuleResult> after_make(const proc::Outcome& made, const ModuleRequest& 
   for (const auto& line : split_lines(made.err + made.out)) {
     if (line.find("undefined!") == std::string::npos) continue;
     if (line.find(".klp.sym.") == std::string::npos)
-      return make_error(ExitCode::failure, "modpost: {} (a symbol the module needs is neither exported nor a livepatch symbol)", trim(line));
+      return make_error(ExitCode::failure, "modpost: {} (a symbol the module needs is neither exported nor a livepatch symbol)",
+                        trim(line));
   }
   RR_ASSIGN(out.conversion, convert_to_klp_module(ko, "vmlinux"));
   out.ko = ko;
@@ -186,13 +187,11 @@ Result<ModuleResult> EarlyModuleLink::finish(const KlpObject& klp, const ModuleR
     return out;
   }
   fell_back_ = true;
-  if (!written)
-    fallback_reason_ = written.error().message;
-  else if (!*made_)
-    fallback_reason_ = made_->error().message;
+  if (!written) fallback_reason_ = written.error().message;
+  else if (!*made_) fallback_reason_ = made_->error().message;
   else
-    fallback_reason_ = fmt::format("make: {}: {}", (*made_)->describe_end(),
-                                   proc::last_lines((*made_)->err.empty() ? (*made_)->out : (*made_)->err, 3));
+    fallback_reason_ =
+        fmt::format("make: {}: {}", (*made_)->describe_end(), proc::last_lines((*made_)->err.empty() ? (*made_)->out : (*made_)->err, 3));
   return build_module(klp, r);
 }
 

@@ -12,8 +12,8 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
-#include <thread>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -21,11 +21,11 @@ namespace rr::klp {
 
 struct ModuleRequest {
   std::filesystem::path kbuild_dir;  // /lib/modules/<release>/build
-  std::filesystem::path work_dir;    // emptied and filled by the build
+  std::filesystem::path work_dir;  // emptied and filled by the build
   std::string module_name = "relax_rmrr";
   std::string kernel_release;
   std::string tool_version;
-  bool forced = false;                    // recorded in modinfo: a safety check was overridden
+  bool forced = false;  // recorded in modinfo: a safety check was overridden
   // The 6.6+ era: klp callbacks that recompute dev->iommu->require_direct after (un)patching
   // (templates/klp_callbacks_require_direct.c.in explains why that is the minimal change).
   bool require_direct_callbacks = false;

@@ -100,7 +100,8 @@ Result<Plan> plan_replacements(const diff::ObjectDiff& d, const obj::Object& pat
       continue;
     }
     if (f.status == diff::Status::removed) {
-      plan.notes.push_back(fmt::format("{} is no longer a function of its own in the patched object; its callers carry the change", f.name));
+      plan.notes.push_back(
+          fmt::format("{} is no longer a function of its own in the patched object; its callers carry the change", f.name));
       continue;
     }
     if (f.status == diff::Status::added) {
@@ -130,11 +131,12 @@ Result<Plan> plan_replacements(const diff::ObjectDiff& d, const obj::Object& pat
   }
   for (const auto& [name, why] : wanted) {
     if (traceable && !traceable->count(name))
-      return make_error(ExitCode::refused, "{} is not in available_filter_functions: ftrace cannot redirect it, so livepatch cannot replace it",
-                        name);
+      return make_error(ExitCode::refused,
+                        "{} is not in available_filter_functions: ftrace cannot redirect it, so livepatch cannot replace it", name);
     plan.replace.push_back({name, why, kernel.lookup(name).sympos});
   }
-  if (plan.replace.empty()) return make_error(ExitCode::refused, "nothing to replace: the change made no difference to any patchable function");
+  if (plan.replace.empty())
+    return make_error(ExitCode::refused, "nothing to replace: the change made no difference to any patchable function");
   return plan;
 }
 

@@ -18,8 +18,8 @@ namespace rr::klp {
 
 enum class EntryKind {
   points_to_code,  // each entry's first field is a relocation into the code it describes
-  paired,          // entry i goes with entry i of `pair` (ORC data with ORC addresses)
-  referenced,      // kept when carried code refers to the entry (dynamic debug descriptors)
+  paired,  // entry i goes with entry i of `pair` (ORC data with ORC addresses)
+  referenced,  // kept when carried code refers to the entry (dynamic debug descriptors)
 };
 
 struct SpecialSection {

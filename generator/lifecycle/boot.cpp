@@ -21,7 +21,8 @@ bool regular_file(const fs::path& p) {
 bool plain_release(std::string_view r) {
   if (r.empty() || r.size() > 128 || r == "." || r == "..") return false;
   return std::all_of(r.begin(), r.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_' || c == '+' || c == '~';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_' || c == '+' ||
+           c == '~';
   });
 }
 
@@ -61,8 +62,7 @@ std::vector<fs::path> module_candidates(const fs::path& root, const std::string&
   std::vector<fs::path> out;
   if (!plain_release(release)) return out;
   for (const char* sub : {"updates", "extra", "updates/dkms"})
-    for (const char* ext : {".ko", ".ko.xz", ".ko.zst", ".ko.gz"})
-      out.push_back(root / "lib/modules" / release / sub / (name + ext));
+    for (const char* ext : {".ko", ".ko.xz", ".ko.zst", ".ko.gz"}) out.push_back(root / "lib/modules" / release / sub / (name + ext));
   return out;
 }
 
@@ -125,8 +125,10 @@ BootReport boot(const Env& env, const std::string& name, const LoadOptions& opti
   r.release = running_release(env);
   if (!consent_given(env.root)) {
     r.action = "no-consent";
-    r.message = fmt::format("not loading {}: the administrator has not agreed yet (answer yes in `dpkg-reconfigure "
-                            "relax-rmrr`, or run `relax-rmrr install`)", name);
+    r.message = fmt::format(
+        "not loading {}: the administrator has not agreed yet (answer yes in `dpkg-reconfigure "
+        "relax-rmrr`, or run `relax-rmrr install`)",
+        name);
     return r;
   }
   auto module = find_installed_module(env.root, r.release, name);
@@ -137,9 +139,10 @@ BootReport boot(const Env& env, const std::string& name, const LoadOptions& opti
       r.notes.push_back(fmt::format("DKMS {} for {}: {}", rec->status, r.release, rec->reason));
       if (!rec->hint.empty()) r.notes.push_back("to fix: " + rec->hint);
     } else {
-      r.notes.push_back(fmt::format("build it: dkms install relax-rmrr/<version> -k {} (package relax-rmrr-dkms), or "
-                                    "relax-rmrr build && relax-rmrr install relax_rmrr.ko; `relax-rmrr doctor` says what is missing",
-                                    r.release));
+      r.notes.push_back(
+          fmt::format("build it: dkms install relax-rmrr/<version> -k {} (package relax-rmrr-dkms), or "
+                      "relax-rmrr build && relax-rmrr install relax_rmrr.ko; `relax-rmrr doctor` says what is missing",
+                      r.release));
     }
     return r;
   }
@@ -154,8 +157,8 @@ BootReport boot(const Env& env, const std::string& name, const LoadOptions& opti
     return r;
   }
   r.action = loaded->action == "already-loaded" ? "already-loaded" : "loaded";
-  r.message = fmt::format("{} {} for kernel {} ({:.1f} s): RMRRs are relaxable", r.action == "loaded" ? "loaded" : "already had",
-                          name, r.release, loaded->transition.seconds);
+  r.message = fmt::format("{} {} for kernel {} ({:.1f} s): RMRRs are relaxable", r.action == "loaded" ? "loaded" : "already had", name,
+                          r.release, loaded->transition.seconds);
   r.notes = loaded->notes;
   return r;
 }

@@ -33,9 +33,9 @@ struct DkmsRecord {
   std::string release;
   std::string status;  // installed, failed, skipped, waiting-headers
   std::string reason;  // why, when not installed
-  std::string hint;    // what to run or install
+  std::string hint;  // what to run or install
   std::string time;
-  std::string log;     // DKMS's make.log
+  std::string log;  // DKMS's make.log
 };
 std::filesystem::path dkms_status_dir(const std::filesystem::path& root);
 std::optional<DkmsRecord> read_dkms_record(const std::filesystem::path& root, const std::string& release);
@@ -46,7 +46,7 @@ struct BootReport {
   std::string action;  // loaded, already-loaded, no-consent, no-module, failed
   std::string release;
   std::string module;  // the file loaded or tried
-  std::string message; // one line for the journal
+  std::string message;  // one line for the journal
   std::vector<std::string> notes;
 };
 // At boot: with consent, load the module built for the running kernel and wait for the transition. Every outcome is

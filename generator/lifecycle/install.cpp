@@ -8,9 +8,9 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
 #include <cctype>
 #include <cstdlib>
-#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -41,7 +41,8 @@ Result<ModuleFile> livepatch_file(const fs::path& file) {
     e.hint = "give the module `relax-rmrr build` wrote";
     return e;
   }
-  if (m.vermagic_release.empty()) return make_error(ExitCode::bad_input, "{} has no vermagic: cannot tell which kernel it is for", file.string());
+  if (m.vermagic_release.empty())
+    return make_error(ExitCode::bad_input, "{} has no vermagic: cannot tell which kernel it is for", file.string());
   return m;
 }
 
@@ -132,12 +133,14 @@ Result<InstallReport> install(const InstallRequest& req) {
   rep.written.push_back(dest);
 
   std::string unit = unit_name(m.name);
-  RR_ASSIGN(std::string unit_text, render_unit({.module_name = m.name,
-                                                .module_path = fmt::format("/lib/modules/%v/{}/{}.ko{}", req.subdir, m.name, ko_suffix(req.module)),
-                                                .only_release = "",
-                                                .tool_version = req.tool_version}));
+  RR_ASSIGN(std::string unit_text,
+            render_unit({.module_name = m.name,
+                         .module_path = fmt::format("/lib/modules/%v/{}/{}.ko{}", req.subdir, m.name, ko_suffix(req.module)),
+                         .only_release = "",
+                         .tool_version = req.tool_version}));
   fs::path unit_path = req.root / "etc/systemd/system" / unit;
-  RR_CHECK(write_mode(unit_path, unit_text, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read));
+  RR_CHECK(
+      write_mode(unit_path, unit_text, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read));
   rep.written.push_back(unit_path);
   if (req.enable) {
     fs::path link = req.root / "etc/systemd/system/sysinit.target.wants" / unit;
@@ -210,13 +213,15 @@ Result<DebFiles> render_deb(const DebRequest& req) {
     return extra;
   };
   std::string depends = fmt::format("linux-image-{0} | linux-image-{0}-unsigned", rel);
-  RR_ASSIGN(d.files["control"],
-            klp::render("deb-control.in", with({{"PACKAGE", d.package},
-                                                {"VERSION", d.version},
-                                                {"MAINTAINER", req.maintainer},
-                                                {"KERNEL_DEPENDS", depends},
-                                                {"TOOL_VERSION", req.tool_version},
-                                                {"KERNEL_BUILD_TEXT", req.kernel_build.empty() ? "release " + rel + " (build not recorded)" : req.kernel_build}})));
+  RR_ASSIGN(
+      d.files["control"],
+      klp::render("deb-control.in",
+                  with({{"PACKAGE", d.package},
+                        {"VERSION", d.version},
+                        {"MAINTAINER", req.maintainer},
+                        {"KERNEL_DEPENDS", depends},
+                        {"TOOL_VERSION", req.tool_version},
+                        {"KERNEL_BUILD_TEXT", req.kernel_build.empty() ? "release " + rel + " (build not recorded)" : req.kernel_build}})));
   RR_ASSIGN(d.files["preinst"], klp::render("deb-preinst.in", {{"RELEASE", rel}, {"KERNEL_BUILD", req.kernel_build}}));
   RR_ASSIGN(d.files["postinst"], klp::render("deb-postinst.in", {{"RELEASE", rel}, {"UNIT", d.unit}}));
   RR_ASSIGN(d.files["prerm"], klp::render("deb-prerm.in", {{"UNIT", d.unit}}));
@@ -231,7 +236,8 @@ Result<DebFiles> render_deb(const DebRequest& req) {
 Result<fs::path> build_deb(const DebRequest& req) {
   RR_ASSIGN(DebFiles d, render_deb(req));
   std::string tmpl = (fs::temp_directory_path() / "relax-rmrr-deb-XXXXXX").string();
-  if (!mkdtemp(tmpl.data())) return make_error(ExitCode::environment, "cannot create a directory in {}", fs::temp_directory_path().string());
+  if (!mkdtemp(tmpl.data()))
+    return make_error(ExitCode::environment, "cannot create a directory in {}", fs::temp_directory_path().string());
   fs::path stage = tmpl;
   struct Cleanup {
     fs::path p;
@@ -274,12 +280,12 @@ Result<fs::path> write_dkms_tree(const DkmsRequest& req) {
     return make_error(ExitCode::bad_input, "'{}' is not a usable DKMS package version", version);
   fs::path dir = req.output_dir.empty() ? fs::path("/usr/src") / ("relax-rmrr-" + version) : req.output_dir;
   RR_ASSIGN(std::string conf, klp::render("dkms.conf.in", {{"TOOL_VERSION", req.tool_version},
-                                                         {"PACKAGE_VERSION", version},
-                                                         {"MODULE_NAME", req.module_name},
-                                                         {"AUTOINSTALL", req.autoinstall ? "yes" : ""}}));
-  RR_ASSIGN(std::string script, klp::render("relax-rmrr-dkms-build.in", {{"TOOL_VERSION", req.tool_version},
-                                                                       {"PACKAGE_VERSION", version},
-                                                                       {"MODULE_NAME", req.module_name}}));
+                                                           {"PACKAGE_VERSION", version},
+                                                           {"MODULE_NAME", req.module_name},
+                                                           {"AUTOINSTALL", req.autoinstall ? "yes" : ""}}));
+  RR_ASSIGN(std::string script,
+            klp::render("relax-rmrr-dkms-build.in",
+                        {{"TOOL_VERSION", req.tool_version}, {"PACKAGE_VERSION", version}, {"MODULE_NAME", req.module_name}}));
   auto rw = fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read;
   RR_CHECK(write_mode(dir / "dkms.conf", conf, rw));
   RR_CHECK(write_mode(dir / "relax-rmrr-dkms-build", script, rw | fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec));

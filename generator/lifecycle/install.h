@@ -17,8 +17,8 @@ std::string unit_name(const std::string& module_name);
 
 struct UnitRequest {
   std::string module_name = "relax_rmrr";
-  std::string module_path;       // may use %v (the running kernel's release, a systemd specifier)
-  std::string only_release;      // non-empty: ConditionKernelVersion= that release
+  std::string module_path;  // may use %v (the running kernel's release, a systemd specifier)
+  std::string only_release;  // non-empty: ConditionKernelVersion= that release
   std::string tool_version;
 };
 Result<std::string> render_unit(const UnitRequest& request);
@@ -27,9 +27,9 @@ struct InstallRequest {
   std::filesystem::path root = "/";
   std::filesystem::path module;  // the .ko built by relax-rmrr build
   std::string subdir = "updates";  // or "extra"
-  std::string release;           // default: the module's vermagic release
+  std::string release;  // default: the module's vermagic release
   bool depmod = true;
-  bool enable = true;            // link the unit into sysinit.target.wants
+  bool enable = true;  // link the unit into sysinit.target.wants
   std::string tool_version;
 };
 struct InstallReport {
@@ -51,8 +51,8 @@ Result<InstallReport> uninstall(const UninstallRequest& request);
 struct DebRequest {
   std::filesystem::path module;
   std::filesystem::path output_dir = ".";
-  std::string kernel_build;      // text of /proc/version that identifies the build ("#1 SMP ... Debian 6.1.192-2 (...)")
-  std::string version;           // package version; default: the module's relax_rmrr_version
+  std::string kernel_build;  // text of /proc/version that identifies the build ("#1 SMP ... Debian 6.1.192-2 (...)")
+  std::string version;  // package version; default: the module's relax_rmrr_version
   std::string maintainer = "relax-rmrr <root@localhost>";
   std::string tool_version;
 };
@@ -70,7 +70,7 @@ std::string kernel_build_from_proc_version(const std::string& proc_version);
 
 struct DkmsRequest {
   std::filesystem::path output_dir;  // default: /usr/src/relax-rmrr-<version>
-  std::string version;               // default: the tool's version
+  std::string version;  // default: the tool's version
   std::string module_name = "relax_rmrr";
   std::string tool_version;
   // AUTOINSTALL in dkms.conf: DKMS's own kernel hooks build the module for each new kernel, and on Debian 12 a

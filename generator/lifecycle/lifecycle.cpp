@@ -4,12 +4,12 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -93,8 +93,10 @@ class SyscallOps : public ModuleOps {
       case EPERM:
       case EACCES:
         e = make_error(ExitCode::environment, "the kernel forbids loading {}: {}", f, std::strerror(err));
-        e.hint = std::string("run as root; kernel.modules_disabled=1 forbids every load until reboot; under lockdown or "
-                             "module.sig_enforce=1 only signed modules load: ") + kSignHint;
+        e.hint = std::string(
+                     "run as root; kernel.modules_disabled=1 forbids every load until reboot; under lockdown or "
+                     "module.sig_enforce=1 only signed modules load: ") +
+                 kSignHint;
         break;
       case ENOEXEC:
         e = make_error(ExitCode::bad_input, "the kernel says {} has an invalid module format (built for another kernel, or corrupt)", f);
@@ -110,12 +112,11 @@ class SyscallOps : public ModuleOps {
         break;
       case EINVAL:
         e = make_error(ExitCode::refused, "the livepatch core rejected {} (EINVAL)", f);
-        e.hint = "dmesg says why (a function or object not found, a klp relocation that does not resolve); "
-                 "rebuild with `relax-rmrr build` for exactly this kernel build";
+        e.hint =
+            "dmesg says why (a function or object not found, a klp relocation that does not resolve); "
+            "rebuild with `relax-rmrr build` for exactly this kernel build";
         break;
-      default:
-        e = make_error(ExitCode::failure, "loading {} failed: {}", f, std::strerror(err));
-        e.hint = "dmesg may say more";
+      default: e = make_error(ExitCode::failure, "loading {} failed: {}", f, std::strerror(err)); e.hint = "dmesg may say more";
     }
     return e;
   }
@@ -238,15 +239,15 @@ rr::Status check_signing_policy(const Env& env, const ModuleFile& module) {
   if (module.is_signed) return ok_status();
   auto lock = lockdown_mode(env.sys());
   if (lock && *lock != "none") {
-    Error e = make_error(ExitCode::environment, "the kernel is locked down ({}) and {} is not signed: the kernel would refuse it",
-                         *lock, module.path.string());
+    Error e = make_error(ExitCode::environment, "the kernel is locked down ({}) and {} is not signed: the kernel would refuse it", *lock,
+                         module.path.string());
     e.hint = kSignHint;
     return e;
   }
   auto enforced = signatures_enforced(env.sys());
   if (enforced && *enforced) {
-    Error e = make_error(ExitCode::environment, "module signatures are enforced (module.sig_enforce) and {} is not signed",
-                         module.path.string());
+    Error e =
+        make_error(ExitCode::environment, "module signatures are enforced (module.sig_enforce) and {} is not signed", module.path.string());
     e.hint = kSignHint;
     return e;
   }
@@ -273,9 +274,9 @@ TransitionResult wait_transition(const Env& env, const std::string& name, const 
     if (since_progress >= options.progress_every) {
       since_progress = 0ms;
       auto pending = pending_tasks(env.proc(), r.target, 100000);
-      say(env, fmt::format("livepatch {}: {} in progress, {} task(s) not switched yet ({:.0f}s of {:.0f}s)", name,
-                           r.target ? "patching" : "unpatching", pending.size(), waited.count() / 1000.0,
-                           options.timeout.count() / 1000.0));
+      say(env,
+          fmt::format("livepatch {}: {} in progress, {} task(s) not switched yet ({:.0f}s of {:.0f}s)", name,
+                      r.target ? "patching" : "unpatching", pending.size(), waited.count() / 1000.0, options.timeout.count() / 1000.0));
     }
     pause(env, options.poll);
     waited += options.poll;
@@ -339,9 +340,13 @@ Result<LoadReport> load(const Env& env, const fs::path& file, const LoadOptions&
       if (known && !same) {
         Error e = make_error(ExitCode::refused, "another build of {} is loaded and active (build-id {} loaded, {} in {})", m.name,
                              existing->build_id, m.build_id, file.string());
-        e.hint = "the kernel loads a module name once. For an atomic switch build the new one under another name "
-                 "(relax-rmrr build --name " + m.name + "_2): its .replace takes over in one transition. Or "
-                 "`relax-rmrr unload --name " + m.name + "` then load (the devices are not relaxed in between).";
+        e.hint =
+            "the kernel loads a module name once. For an atomic switch build the new one under another name "
+            "(relax-rmrr build --name " +
+            m.name +
+            "_2): its .replace takes over in one transition. Or "
+            "`relax-rmrr unload --name " +
+            m.name + "` then load (the devices are not relaxed in between).";
         return e;
       }
       r.action = "already-loaded";

@@ -65,9 +65,9 @@ struct WaitOptions {
 };
 
 struct TransitionResult {
-  bool done = false;          // transition reads 0, or the patch is gone after a disable
-  bool gone = false;          // the patch's directory vanished (a disabled patch is freed)
-  int target = 1;             // 1 patching, 0 unpatching
+  bool done = false;  // transition reads 0, or the patch is gone after a disable
+  bool gone = false;  // the patch's directory vanished (a disabled patch is freed)
+  int target = 1;  // 1 patching, 0 unpatching
   double seconds = 0;
   std::vector<PendingTask> blockers;  // when not done
 };
@@ -84,8 +84,8 @@ struct LoadOptions {
 
 struct LoadReport {
   std::string name;
-  std::string action;                // loaded, already-loaded, reloaded
-  std::vector<std::string> replaced; // livepatches our .replace took over
+  std::string action;  // loaded, already-loaded, reloaded
+  std::vector<std::string> replaced;  // livepatches our .replace took over
   std::vector<std::string> notes;
   TransitionResult transition;
 };
@@ -99,7 +99,7 @@ Result<LoadReport> load(const Env& env, const std::filesystem::path& file, const
 Result<LoadReport> enable(const Env& env, const std::string& name, const std::filesystem::path& file, const LoadOptions& options);
 
 struct SimpleReport {
-  std::string action;   // disabled, already-disabled, not-loaded, unloaded
+  std::string action;  // disabled, already-disabled, not-loaded, unloaded
   std::vector<std::string> notes;
   TransitionResult transition;
 };
@@ -108,8 +108,8 @@ Result<SimpleReport> disable(const Env& env, const std::string& name, const Wait
 Result<SimpleReport> unload(const Env& env, const std::string& name, const WaitOptions& wait);
 
 // Where install puts the module for `release`.
-std::filesystem::path installed_module_path(const std::filesystem::path& root, const std::string& release,
-                                            const std::string& name, const std::string& subdir = "updates");
+std::filesystem::path installed_module_path(const std::filesystem::path& root, const std::string& release, const std::string& name,
+                                            const std::string& subdir = "updates");
 
 struct PatchStatus {
   std::string name;
@@ -117,12 +117,12 @@ struct PatchStatus {
   std::optional<LoadedModule> module;
   std::optional<LivepatchState> patch;
   std::vector<LivepatchState> other_patches;
-  std::optional<ModuleFile> file;       // the recorded/installed/given file, when found
-  std::optional<bool> file_is_loaded;   // build-ids compared; nullopt when either is unknown
-  bool file_matches_kernel = false;     // vermagic release == running release
+  std::optional<ModuleFile> file;  // the recorded/installed/given file, when found
+  std::optional<bool> file_is_loaded;  // build-ids compared; nullopt when either is unknown
+  bool file_matches_kernel = false;  // vermagic release == running release
   std::optional<std::string> lockdown;
   std::optional<bool> sig_enforce;
-  std::vector<PendingTask> blockers;    // when in transition
+  std::vector<PendingTask> blockers;  // when in transition
   bool active() const { return patch && patch->enabled && !patch->in_transition; }
 };
 PatchStatus read_status(const Env& env, const std::string& name, const std::filesystem::path& file);

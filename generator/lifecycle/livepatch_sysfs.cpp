@@ -3,11 +3,11 @@
 #include "common/file.h"
 #include "lifecycle/module_file.h"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
-#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -50,7 +50,9 @@ Status write_livepatch_attribute(const fs::path& sys_root, const std::string& na
   ssize_t n = ::write(fd, text, 2);
   int err = errno;
   ::close(fd);
-  if (n != 2) return make_error(ExitCode::failure, "the kernel refused '{}' in {}: {}", value ? 1 : 0, file.string(), n < 0 ? std::strerror(err) : "short write");
+  if (n != 2)
+    return make_error(ExitCode::failure, "the kernel refused '{}' in {}: {}", value ? 1 : 0, file.string(),
+                      n < 0 ? std::strerror(err) : "short write");
   return ok_status();
 }
 
@@ -64,7 +66,8 @@ std::optional<LoadedModule> find_loaded_module(const fs::path& sys_root, const s
   if (auto r = read_attribute(dir / "refcnt"))
     if (auto v = parse_uint(*r, 10)) m.refcnt = static_cast<long>(*v);
   m.taint = read_attribute(dir / "taint").value_or("");
-  if (auto notes = read_file_bytes(dir / "notes/.note.gnu.build-id", 4096)) m.build_id = build_id_from_notes(ByteView(notes->data(), notes->size()));
+  if (auto notes = read_file_bytes(dir / "notes/.note.gnu.build-id", 4096))
+    m.build_id = build_id_from_notes(ByteView(notes->data(), notes->size()));
   return m;
 }
 

@@ -24,16 +24,15 @@ std::optional<LivepatchState> find_livepatch(const std::filesystem::path& sys_ro
 
 // Writes "1"/"0" to /sys/kernel/livepatch/<name>/<attribute> (enabled, signal, force). The kernel answers
 // EINVAL when the write makes no sense (enabling a patch that is not in transition), which is reported.
-Status write_livepatch_attribute(const std::filesystem::path& sys_root, const std::string& name,
-                                 const std::string& attribute, bool value);
+Status write_livepatch_attribute(const std::filesystem::path& sys_root, const std::string& name, const std::string& attribute, bool value);
 
 // A loadable module as /sys/module/<name> shows it.
 struct LoadedModule {
   std::string name;
-  std::string initstate;           // live, coming, going
+  std::string initstate;  // live, coming, going
   std::optional<long> refcnt;
-  std::string taint;               // e.g. "K" (livepatch), "OEK"
-  std::string build_id;            // hex of notes/.note.gnu.build-id; empty when not readable
+  std::string taint;  // e.g. "K" (livepatch), "OEK"
+  std::string build_id;  // hex of notes/.note.gnu.build-id; empty when not readable
 };
 // nullopt when no such loadable module is loaded (built-in modules have no initstate: nullopt too).
 std::optional<LoadedModule> find_loaded_module(const std::filesystem::path& sys_root, const std::string& name);

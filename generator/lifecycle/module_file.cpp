@@ -36,11 +36,12 @@ Result<ModuleFile> parse_module_image(Bytes image, const fs::path& origin) {
   ModuleFile m;
   m.path = origin;
   std::string_view all(reinterpret_cast<const char*>(image.data()), image.size());
-  m.is_signed = all.size() >= kModuleSignatureTrailer.size() &&
-                all.substr(all.size() - kModuleSignatureTrailer.size()) == kModuleSignatureTrailer;
+  m.is_signed =
+      all.size() >= kModuleSignatureTrailer.size() && all.substr(all.size() - kModuleSignatureTrailer.size()) == kModuleSignatureTrailer;
   auto elf = analysis::ElfFile::from_bytes(image, origin.string());
   if (!elf) return elf.error().with_context(fmt::format("{} is not a kernel module", origin.string()));
-  if (elf->file_type() != ET_REL) return make_error(ExitCode::bad_input, "{} is not a kernel module (not an ELF relocatable object)", origin.string());
+  if (elf->file_type() != ET_REL)
+    return make_error(ExitCode::bad_input, "{} is not a kernel module (not an ELF relocatable object)", origin.string());
   auto info = elf->section_data(".modinfo");
   if (!info) return make_error(ExitCode::bad_input, "{} is not a kernel module: it has no .modinfo section", origin.string());
   std::string_view text(reinterpret_cast<const char*>(info->data()), info->size());

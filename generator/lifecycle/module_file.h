@@ -17,15 +17,15 @@ inline constexpr std::string_view kModuleSignatureTrailer = "~Module signature a
 
 struct ModuleFile {
   std::filesystem::path path;
-  std::string name;             // modinfo name=, else the file name without .ko, '-' -> '_'
+  std::string name;  // modinfo name=, else the file name without .ko, '-' -> '_'
   std::map<std::string, std::string> modinfo;  // first value of each key
-  std::string vermagic;         // "6.1.0-56-amd64 SMP preempt mod_unload modversions "
-  std::string vermagic_release; // its first word: the kernel release the module was built for
-  std::string build_id;         // lower-case hex, empty when the module has no .note.gnu.build-id
-  bool is_livepatch = false;    // modinfo livepatch=Y
-  bool is_signed = false;       // ends with kModuleSignatureTrailer
-  bool compressed = false;      // the file is .ko.xz/.zst/.gz: image is the decompressed module
-  Bytes image;                  // the ELF bytes handed to the kernel (decompressed, signature kept)
+  std::string vermagic;  // "6.1.0-56-amd64 SMP preempt mod_unload modversions "
+  std::string vermagic_release;  // its first word: the kernel release the module was built for
+  std::string build_id;  // lower-case hex, empty when the module has no .note.gnu.build-id
+  bool is_livepatch = false;  // modinfo livepatch=Y
+  bool is_signed = false;  // ends with kModuleSignatureTrailer
+  bool compressed = false;  // the file is .ko.xz/.zst/.gz: image is the decompressed module
+  Bytes image;  // the ELF bytes handed to the kernel (decompressed, signature kept)
 
   std::string field(const std::string& key) const {
     auto it = modinfo.find(key);

@@ -3,8 +3,8 @@
 #include "common/file.h"
 #include "common/subprocess.h"
 
-#include <cstdlib>
 #include <unistd.h>
+#include <cstdlib>
 
 namespace fs = std::filesystem;
 

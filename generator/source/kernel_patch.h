@@ -29,9 +29,9 @@ std::string patch_era(const SourceTree& tree);
 struct KernelPatch {
   PatchFormat format = PatchFormat::full;
   std::string era;
-  std::string path;          // the file it changes, relative to the tree's top
-  std::string text;          // description + unified diff
-  Transform transform;       // the edits (for kpatch: already padded by preserve_line_count)
+  std::string path;  // the file it changes, relative to the tree's top
+  std::string text;  // description + unified diff
+  Transform transform;  // the edits (for kpatch: already padded by preserve_line_count)
   std::vector<std::string> notes;  // caveats for the user (also in the description)
 };
 

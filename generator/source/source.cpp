@@ -5,18 +5,17 @@
 #include "common/sha256.h"
 #include "source/tar_reader.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <algorithm>
-#include <future>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <fcntl.h>
+#include <future>
 #include <memory>
-#include <sys/stat.h>
-#include <unistd.h>
-
 
 namespace fs = std::filesystem;
 
@@ -25,8 +24,7 @@ namespace rr::source {
 namespace {
 
 constexpr std::string_view kMarker = ".relax-rmrr-source.json";
-const char* const kExpected =
-    "expected drivers/iommu/intel/iommu.c (Linux 5.8 and later) or drivers/iommu/intel-iommu.c (before 5.8)";
+const char* const kExpected = "expected drivers/iommu/intel/iommu.c (Linux 5.8 and later) or drivers/iommu/intel-iommu.c (before 5.8)";
 
 double since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -51,20 +49,22 @@ std::optional<std::pair<Layout, fs::path>> driver_in_iommu_dir(const fs::path& i
 Result<Compression> sniff(const fs::path& file) {
   // Read only the first 512 bytes: the tar header or a compressor's magic number.
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(file.c_str(), "rb"), &std::fclose);
-  if (!f) return Error{fmt::format("cannot open {}: {}", file.string(), std::strerror(errno)), errno == ENOENT ? ExitCode::missing : ExitCode::bad_input, {}};
+  if (!f)
+    return Error{fmt::format("cannot open {}: {}", file.string(), std::strerror(errno)),
+                 errno == ENOENT ? ExitCode::missing : ExitCode::bad_input,
+                 {}};
   unsigned char b[512] = {};
   size_t n = std::fread(b, 1, sizeof b, f.get());
-  auto magic = [&](std::initializer_list<unsigned char> m) {
-    return n >= m.size() && std::equal(m.begin(), m.end(), b);
-  };
+  auto magic = [&](std::initializer_list<unsigned char> m) { return n >= m.size() && std::equal(m.begin(), m.end(), b); };
   if (magic({0xfd, '7', 'z', 'X', 'Z', 0x00})) return Compression::xz;
   if (magic({0x1f, 0x8b})) return Compression::gzip;
   if (magic({0x28, 0xb5, 0x2f, 0xfd})) return Compression::zstd;
   if (magic({'B', 'Z', 'h'})) return Compression::bzip2;
   if (n == 512 && std::string_view(reinterpret_cast<const char*>(b) + 257, 5) == "ustar") return Compression::none;
-  return Error{fmt::format("{} is not a tar archive: expected a Linux source tarball (.tar.xz, .tar.gz, .tar.zst, .tar.bz2 or .tar)",
-                           file.string()),
-               ExitCode::bad_input, {}};
+  return Error{
+      fmt::format("{} is not a tar archive: expected a Linux source tarball (.tar.xz, .tar.gz, .tar.zst, .tar.bz2 or .tar)", file.string()),
+      ExitCode::bad_input,
+      {}};
 }
 
 // Remembers a read error of the decompressed stream, to tell a damaged compressed file from a damaged archive.
@@ -158,8 +158,7 @@ fs::path default_cache_dir() { return default_cache_root() / "source"; }
 
 Result<SourceTree> open_directory(const fs::path& dir_in) {
   std::error_code ec;
-  if (!fs::exists(dir_in, ec))
-    return Error{fmt::format("{} does not exist", dir_in.string()), ExitCode::missing, {}};
+  if (!fs::exists(dir_in, ec)) return Error{fmt::format("{} does not exist", dir_in.string()), ExitCode::missing, {}};
   if (!is_dir(dir_in)) return Error{fmt::format("{} is not a directory", dir_in.string()), ExitCode::bad_input, {}};
   fs::path dir = fs::weakly_canonical(fs::absolute(dir_in), ec);
   if (ec) dir = fs::absolute(dir_in);
@@ -175,8 +174,10 @@ Result<SourceTree> open_directory(const fs::path& dir_in) {
     t.root = dir.parent_path().parent_path();
   } else {
     return Error{fmt::format("{} holds no intel-iommu driver source: {} under it (a kernel tree, a directory holding "
-                             "drivers/iommu, or drivers/iommu itself)", dir.string(), kExpected),
-                 ExitCode::bad_input, {}};
+                             "drivers/iommu, or drivers/iommu itself)",
+                             dir.string(), kExpected),
+                 ExitCode::bad_input,
+                 {}};
   }
   auto found = driver_in_iommu_dir(iommu_dir);
   if (!found)
@@ -193,10 +194,12 @@ Result<SourceTree> open_directory(const fs::path& dir_in) {
   return t;
 }
 
-
 Result<std::string> sha256_file(const fs::path& path) {
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) return Error{fmt::format("cannot open {}: {}", path.string(), std::strerror(errno)), errno == ENOENT ? ExitCode::missing : ExitCode::bad_input, {}};
+  if (!f)
+    return Error{fmt::format("cannot open {}: {}", path.string(), std::strerror(errno)),
+                 errno == ENOENT ? ExitCode::missing : ExitCode::bad_input,
+                 {}};
   constexpr size_t kChunk = size_t{1} << 20;
   Sha256 sha;
   std::vector<unsigned char> buf(kChunk);
@@ -363,7 +366,8 @@ Result<SourceTree> open_tarball(const fs::path& tarball, const LocateOptions& op
   auto root = find_extracted_root(staging);
   if (!root)
     return Error{fmt::format("{} is not a Linux source tarball: it has no drivers/iommu/; {}", tarball.string(), kExpected),
-                 ExitCode::bad_input, "pass the kernel's source tarball, e.g. /usr/src/linux-source-6.1.tar.xz from the linux-source-6.1 package"};
+                 ExitCode::bad_input,
+                 "pass the kernel's source tarball, e.g. /usr/src/linux-source-6.1.tar.xz from the linux-source-6.1 package"};
   // Patterns like */drivers/iommu also match deeper copies (tools/drivers/iommu) when the archive has no
   // top-level directory: keep exactly drivers/iommu and Makefile.
   prune_to_needed(*root);
@@ -413,7 +417,8 @@ Json to_json(const SourceTree& t) {
 
 Result<SourceTree> locate(const fs::path& input, const LocateOptions& options) {
   std::error_code ec;
-  if (input.empty()) return Error{"no kernel source given", ExitCode::missing, "pass --source with a linux-source tarball or a kernel tree"};
+  if (input.empty())
+    return Error{"no kernel source given", ExitCode::missing, "pass --source with a linux-source tarball or a kernel tree"};
   if (!fs::exists(input, ec))
     return Error{fmt::format("kernel source {} does not exist", input.string()), ExitCode::missing,
                  "expected a linux-source tarball (e.g. /usr/src/linux-source-6.1.tar.xz, package linux-source-6.1), "

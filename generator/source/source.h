@@ -20,7 +20,7 @@ namespace rr::source {
 
 enum class Layout {
   intel_iommu_c,  // drivers/iommu/intel-iommu.c (before 5.8)
-  intel_dir,      // drivers/iommu/intel/iommu.c (5.8 and later)
+  intel_dir,  // drivers/iommu/intel/iommu.c (5.8 and later)
 };
 std::string layout_name(Layout layout);
 
@@ -37,20 +37,20 @@ struct KernelVersion {
 std::optional<KernelVersion> parse_makefile_version(std::string_view makefile_text);
 
 struct SourceTree {
-  std::filesystem::path root;        // holds drivers/iommu (a cache entry for tarballs)
-  std::filesystem::path iommu_c;     // absolute path of the intel-iommu driver's main file
-  std::string iommu_c_relative;      // "drivers/iommu/intel/iommu.c" or "drivers/iommu/intel-iommu.c"
+  std::filesystem::path root;  // holds drivers/iommu (a cache entry for tarballs)
+  std::filesystem::path iommu_c;  // absolute path of the intel-iommu driver's main file
+  std::string iommu_c_relative;  // "drivers/iommu/intel/iommu.c" or "drivers/iommu/intel-iommu.c"
   Layout layout = Layout::intel_dir;
   std::vector<std::filesystem::path> include_dirs;  // for the driver's relative #include "..." lines
-  std::optional<KernelVersion> version;             // from <root>/Makefile when present
+  std::optional<KernelVersion> version;  // from <root>/Makefile when present
   Origin origin = Origin::tree;
-  std::filesystem::path input;       // what the caller passed
-  std::string tarball_sha256;        // tarballs only
-  bool cache_hit = false;            // tarballs only: already extracted by an earlier run
-  double hash_seconds = 0;           // tarballs only
-  bool hash_remembered = false;      // tarballs only: the hash came from <cache>/.sha256 (same file, unchanged)
-  double extract_seconds = 0;        // tarballs only, 0 on a cache hit
-  uint64_t extract_stream_bytes = 0; // tarballs only: bytes of the decompressed tar stream read, 0 on a cache hit
+  std::filesystem::path input;  // what the caller passed
+  std::string tarball_sha256;  // tarballs only
+  bool cache_hit = false;  // tarballs only: already extracted by an earlier run
+  double hash_seconds = 0;  // tarballs only
+  bool hash_remembered = false;  // tarballs only: the hash came from <cache>/.sha256 (same file, unchanged)
+  double extract_seconds = 0;  // tarballs only, 0 on a cache hit
+  uint64_t extract_stream_bytes = 0;  // tarballs only: bytes of the decompressed tar stream read, 0 on a cache hit
   bool extract_stopped_early = false;  // tarballs only: reading stopped before the end of the archive
 };
 
@@ -72,8 +72,7 @@ Result<SourceTree> open_tarball(const std::filesystem::path& tarball, const Loca
 
 // Distribution source tarballs for a kernel release ("6.1.0-56-amd64" -> /usr/src/linux-source-6.1.tar.*),
 // existing ones only, best first.
-std::vector<std::filesystem::path> distro_source_tarballs(std::string_view release,
-                                                          const std::filesystem::path& usr_src = "/usr/src");
+std::vector<std::filesystem::path> distro_source_tarballs(std::string_view release, const std::filesystem::path& usr_src = "/usr/src");
 
 // For --json summaries: root, driver, layout, version, origin, sha256, cache_hit, seconds.
 Json to_json(const SourceTree& tree);

@@ -5,15 +5,15 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
-#include <fcntl.h>
 #include <map>
 #include <set>
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -54,7 +54,8 @@ class FileInput {
     fd_ = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0)
       return Error{fmt::format("cannot open {}: {}", file.string(), std::strerror(errno)),
-                   errno == ENOENT ? ExitCode::missing : ExitCode::bad_input, {}};
+                   errno == ENOENT ? ExitCode::missing : ExitCode::bad_input,
+                   {}};
     file_ = file;
     buf_.resize(kInputChunk);
     return ok_status();
@@ -512,7 +513,8 @@ Status TarReader::skip(uint64_t n, std::string_view what, std::string_view name)
 
 Result<std::string> TarReader::read_extension(uint64_t size, std::string_view what) {
   if (size > kMaxExtension)
-    return make_error(ExitCode::bad_input, "the tar archive has a {} of {} bytes at offset {}: not a tar archive, or damaged", what, size, pos_);
+    return make_error(ExitCode::bad_input, "the tar archive has a {} of {} bytes at offset {}: not a tar archive, or damaged", what, size,
+                      pos_);
   std::string s(static_cast<size_t>(size), '\0');
   RR_ASSIGN(size_t got, take(reinterpret_cast<uint8_t*>(s.data()), s.size()));
   if (got < s.size()) return make_error(ExitCode::bad_input, "the tar archive is truncated: it ends inside a {} (offset {})", what, pos_);
@@ -540,7 +542,8 @@ Result<std::optional<TarMember>> TarReader::next() {
     }
     if (got < kBlock) return make_error(ExitCode::bad_input, "the tar archive is truncated: it ends inside a header (offset {})", at);
     if (all_zero(h)) {
-      if (pending) return make_error(ExitCode::bad_input, "the tar archive is damaged: an extension header at offset {} has no member", first_header);
+      if (pending)
+        return make_error(ExitCode::bad_input, "the tar archive is damaged: an extension header at offset {} has no member", first_header);
       at_end_ = true;
       return std::optional<TarMember>{};
     }
@@ -583,11 +586,19 @@ Result<std::optional<TarMember>> TarReader::next() {
     m.mtime = pax.mtime ? *pax.mtime : static_cast<int64_t>(number(h, 136, 12).value_or(0));
     uint64_t data = pax.size ? *pax.size : *size;
     switch (type) {
-      case '0': case '\0': case '7': m.kind = TarMember::Kind::file; break;
-      case '5': case 'D': m.kind = TarMember::Kind::directory; break;
+      case '0':
+      case '\0':
+      case '7': m.kind = TarMember::Kind::file; break;
+      case '5':
+      case 'D': m.kind = TarMember::Kind::directory; break;
       case '1': m.kind = TarMember::Kind::hard_link; break;
       case '2': m.kind = TarMember::Kind::symlink; break;
-      case '3': case '4': case '6': case 'V': case 'S': case 'M': m.kind = TarMember::Kind::other; break;
+      case '3':
+      case '4':
+      case '6':
+      case 'V':
+      case 'S':
+      case 'M': m.kind = TarMember::Kind::other; break;
       default: m.kind = TarMember::Kind::file; break;  // POSIX: an unknown type is read as a regular file
     }
     if (pax.sparse) m.kind = TarMember::Kind::other, m.typeflag = 'S';
@@ -657,14 +668,14 @@ class IommuExtractor {
  private:
   struct Root {
     bool makefile = false;  // <root>/Makefile written
-    bool driver = false;    // <root>/drivers/iommu/intel/iommu.c or intel-iommu.c written
-    bool done = false;      // its drivers/iommu subtree has ended
+    bool driver = false;  // <root>/drivers/iommu/intel/iommu.c or intel-iommu.c written
+    bool done = false;  // its drivers/iommu subtree has ended
   };
 
   Status member(const TarMember& m) {
     if (m.unsafe)
-      return Error{fmt::format("the tar archive names a member {}: absolute names and \"..\" are refused", m.raw_path),
-                   ExitCode::bad_input, "a Linux source tarball holds relative names inside its tree only"};
+      return Error{fmt::format("the tar archive names a member {}: absolute names and \"..\" are refused", m.raw_path), ExitCode::bad_input,
+                   "a Linux source tarball holds relative names inside its tree only"};
     auto c = components(m.path);
     if (c.empty()) return ok_status();  // "./"
     if (!top_) top_ = std::string(c[0]);
@@ -721,7 +732,8 @@ class IommuExtractor {
     struct stat st;
     if (::lstat(p.c_str(), &st) != 0) return ok_status();
     if (S_ISDIR(st.st_mode))
-      return make_error(ExitCode::bad_input, "the tar archive has a directory and a file both named {}", p.lexically_relative(dest_).string());
+      return make_error(ExitCode::bad_input, "the tar archive has a directory and a file both named {}",
+                        p.lexically_relative(dest_).string());
     if (::unlink(p.c_str()) != 0) return fail_write(p, errno);
     written_files_.erase(p.lexically_relative(dest_).string());
     return ok_status();
@@ -785,8 +797,7 @@ class IommuExtractor {
         const std::string& target = m.link;
         size_t slash = m.path.rfind('/');
         std::string dir = slash == std::string::npos ? std::string() : m.path.substr(0, slash + 1);
-        std::optional<std::string> resolved =
-            target.empty() || target[0] == '/' ? std::nullopt : resolve(dir + target);
+        std::optional<std::string> resolved = target.empty() || target[0] == '/' ? std::nullopt : resolve(dir + target);
         if (!resolved)
           return Error{fmt::format("the tar archive has a symbolic link {} to {}, outside the archive: refused", m.raw_path, m.link),
                        ExitCode::bad_input, "a Linux source tarball holds relative names inside its tree only"};
@@ -852,8 +863,8 @@ class IommuExtractor {
   ExtractStats stats_;
   std::map<std::string, Root> roots_;
   std::optional<std::string> inside_;  // the root whose drivers/iommu the last member was in
-  std::optional<std::string> top_;     // the first member's first component
-  bool one_top_ = true;                // every member so far is under top_
+  std::optional<std::string> top_;  // the first member's first component
+  bool one_top_ = true;  // every member so far is under top_
   std::set<std::string> written_files_;
   std::vector<std::pair<std::string, std::string>> symlinks_;  // (path, resolved target)
   std::vector<std::pair<fs::path, int64_t>> dir_times_;

@@ -49,14 +49,14 @@ struct TarMember {
   std::string raw_path;  // as the archive names it (after L/pax)
   // Relative, '/'-separated, without empty, "." or trailing components; empty for the archive's "./".
   std::string path;
-  bool unsafe = false;   // raw_path is absolute or has a ".." component: never to be written
+  bool unsafe = false;  // raw_path is absolute or has a ".." component: never to be written
   Kind kind = Kind::other;
   char typeflag = '0';
-  uint64_t size = 0;     // bytes of data that follow the header
-  std::string link;      // hard_link, symlink: the target as written
+  uint64_t size = 0;  // bytes of data that follow the header
+  std::string link;  // hard_link, symlink: the target as written
   uint32_t mode = 0644;
   int64_t mtime = 0;
-  uint64_t offset = 0;   // of its (first) header in the stream
+  uint64_t offset = 0;  // of its (first) header in the stream
 };
 
 // Parses a tar stream. Member data not read by read_data() is skipped by the next next().
@@ -88,9 +88,9 @@ class TarReader {
 
 // What a Linux source archive's extraction wrote, and how much of the stream it read.
 struct ExtractStats {
-  uint64_t stream_bytes = 0;   // of the decompressed tar stream
-  size_t members = 0;          // member headers read
-  size_t written = 0;          // files and directories written
+  uint64_t stream_bytes = 0;  // of the decompressed tar stream
+  size_t members = 0;  // member headers read
+  size_t written = 0;  // files and directories written
   bool stopped_early = false;  // everything needed was out before the end of the archive
 };
 

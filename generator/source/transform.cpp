@@ -69,8 +69,9 @@ class Tokenizer {
       if (c >= '0' && c <= '9') {
         size_t b = i;
         // pp-number: digits, letters, '.', and exponent signs (1e+5, 0x1p-3)
-        while (i < t_.size() && (is_ident_char(t_[i]) || t_[i] == '.' ||
-                                 ((t_[i] == '+' || t_[i] == '-') && (t_[i - 1] == 'e' || t_[i - 1] == 'E' || t_[i - 1] == 'p' || t_[i - 1] == 'P'))))
+        while (i < t_.size() &&
+               (is_ident_char(t_[i]) || t_[i] == '.' ||
+                ((t_[i] == '+' || t_[i] == '-') && (t_[i - 1] == 'e' || t_[i - 1] == 'E' || t_[i - 1] == 'p' || t_[i - 1] == 'P'))))
           ++i;
         out.push_back(Token{Tok::number, b, i - b, t_.substr(b, i - b)});
         continue;
@@ -82,9 +83,7 @@ class Tokenizer {
   }
 
  private:
-  Error err(size_t at, std::string_view what) const {
-    return make_error(ExitCode::bad_input, "{}:{}: {}", path_, line_of(t_, at), what);
-  }
+  Error err(size_t at, std::string_view what) const { return make_error(ExitCode::bad_input, "{}:{}: {}", path_, line_of(t_, at), what); }
 
   Result<size_t> skip_comment(size_t i) const {
     if (t_[i + 1] == '/') {  // to the end of the line; a backslash-newline continues it
@@ -180,8 +179,8 @@ Status check_balanced(std::string_view text, const std::vector<Token>& toks, std
     }
   }
   if (!stack.empty())
-    return make_error(ExitCode::bad_input, "{}:{}: unbalanced braces: '{}' is never closed", path,
-                      line_of(text, toks[stack.back()].offset), toks[stack.back()].text[0]);
+    return make_error(ExitCode::bad_input, "{}:{}: unbalanced braces: '{}' is never closed", path, line_of(text, toks[stack.back()].offset),
+                      toks[stack.back()].text[0]);
   return ok_status();
 }
 
@@ -284,9 +283,8 @@ Result<FunctionDefinition> find_relaxable(std::string_view text, std::string_vie
                  ExitCode::bad_input, "the file may be patched already or preprocessor-dependent; check it by hand"};
   }
   const FunctionDefinition& d = defs.front();
-  bool returns_bool = std::any_of(d.specifiers.begin(), d.specifiers.end(), [](const std::string& s) {
-    return s == "bool" || s == "_Bool" || s == "int";
-  });
+  bool returns_bool =
+      std::any_of(d.specifiers.begin(), d.specifiers.end(), [](const std::string& s) { return s == "bool" || s == "_Bool" || s == "int"; });
   if (!returns_bool || std::find(d.specifiers.begin(), d.specifiers.end(), "*") != d.specifiers.end()) {
     std::string spec;
     for (const auto& s : d.specifiers) spec += (spec.empty() ? "" : " ") + s;
@@ -324,7 +322,8 @@ Result<std::vector<TextEdit>> sorted_checked(std::string_view text, const std::v
   for (size_t i = 0; i < s.size(); ++i) {
     const TextEdit& e = s[i];
     if (e.offset > text.size() || text.substr(e.offset, e.old_text.size()) != e.old_text)
-      return make_error(ExitCode::bad_input, "edit at offset {} does not apply: the text there differs from what the edit replaces", e.offset);
+      return make_error(ExitCode::bad_input, "edit at offset {} does not apply: the text there differs from what the edit replaces",
+                        e.offset);
     if (i > 0 && s[i - 1].offset + s[i - 1].old_text.size() > e.offset)
       return make_error(ExitCode::bad_input, "edits at offsets {} and {} overlap", s[i - 1].offset, e.offset);
   }
@@ -380,7 +379,7 @@ Result<std::string> unified_diff(std::string_view text, const std::vector<TextEd
   };
   std::vector<Change> changes;
   std::ptrdiff_t shift = 0;  // patched line index minus original line index before the current change
-  size_t previous_end = 0;   // the previous edit's widened end line
+  size_t previous_end = 0;  // the previous edit's widened end line
   bool first = true;
   for (const auto& e : s) {
     if (e.old_text == e.new_text) continue;
@@ -439,8 +438,10 @@ Result<std::string> unified_diff(std::string_view text, const std::vector<TextEd
   for (const auto& h : hunks) {
     size_t a_begin = h.front().a0 > context ? h.front().a0 - context : 0;
     size_t a_end = std::min(a.size(), h.back().a1 + context);
-    size_t b_begin = static_cast<size_t>(static_cast<std::ptrdiff_t>(a_begin) + (static_cast<std::ptrdiff_t>(h.front().b0) - static_cast<std::ptrdiff_t>(h.front().a0)));
-    size_t b_end = static_cast<size_t>(static_cast<std::ptrdiff_t>(a_end) + (static_cast<std::ptrdiff_t>(h.back().b1) - static_cast<std::ptrdiff_t>(h.back().a1)));
+    size_t b_begin = static_cast<size_t>(static_cast<std::ptrdiff_t>(a_begin) +
+                                         (static_cast<std::ptrdiff_t>(h.front().b0) - static_cast<std::ptrdiff_t>(h.front().a0)));
+    size_t b_end = static_cast<size_t>(static_cast<std::ptrdiff_t>(a_end) +
+                                       (static_cast<std::ptrdiff_t>(h.back().b1) - static_cast<std::ptrdiff_t>(h.back().a1)));
     std::string body;
     size_t ai = a_begin;
     for (const auto& c : h) {
@@ -455,7 +456,6 @@ Result<std::string> unified_diff(std::string_view text, const std::vector<TextEd
   }
   return out;
 }
-
 
 namespace {
 
@@ -495,12 +495,11 @@ size_t declaration_anchor(std::string_view text, size_t decl_offset) {
 // True when the depth-0 statement starting at toks[k] is a declaration (a heuristic good for kernel code:
 // a type keyword, or `T name` / `T *name` with T a typedef name).
 bool starts_declaration(const std::vector<Token>& toks, size_t k, size_t end) {
-  static const char* const kTypeWords[] = {"struct", "union",  "enum", "const", "volatile", "unsigned", "signed",
-                                           "int",    "long",   "short", "char", "bool",     "_Bool",    "void",
-                                           "static", "register", "u8",  "u16",  "u32",      "u64",      "s8",
-                                           "s16",    "s32",    "s64",  "size_t", "float",  "double"};
-  static const char* const kStatementWords[] = {"return", "if", "else", "for", "while", "do", "switch", "case",
-                                                "default", "goto", "break", "continue", "sizeof"};
+  static const char* const kTypeWords[] = {"struct", "union", "enum", "const", "volatile", "unsigned", "signed",   "int",   "long",
+                                           "short",  "char",  "bool", "_Bool", "void",     "static",   "register", "u8",    "u16",
+                                           "u32",    "u64",   "s8",   "s16",   "s32",      "s64",      "size_t",   "float", "double"};
+  static const char* const kStatementWords[] = {"return", "if",      "else", "for",   "while",    "do",    "switch",
+                                                "case",   "default", "goto", "break", "continue", "sizeof"};
   if (k >= end || toks[k].kind != Tok::ident) return false;
   for (const char* w : kStatementWords)
     if (toks[k].text == w) return false;
@@ -532,24 +531,24 @@ Result<Transform> option_transform(std::string_view text, std::string_view displ
   // Already there (a Proxmox kernel, or a tree patched before): refuse rather than add a second option.
   for (const auto& t : toks)
     if (is_ident(t, kOptionVariable))
-      return Error{fmt::format("{}:{}: {} is already defined: this tree already has intel_iommu={}", display_path,
-                               line_of(text, t.offset), kOptionVariable, kOptionName),
+      return Error{fmt::format("{}:{}: {} is already defined: this tree already has intel_iommu={}", display_path, line_of(text, t.offset),
+                               kOptionVariable, kOptionName),
                    ExitCode::bad_input, "use the tree as it is, with intel_iommu=relax_rmrr on the kernel command line"};
   if (size_t at = text.find(fmt::format("\"{}\"", kOptionName)); at != std::string_view::npos)
-    return Error{fmt::format("{}:{}: the string \"{}\" is already there: this tree already has an intel_iommu={} option",
-                             display_path, line_of(text, at), kOptionName, kOptionName),
+    return Error{fmt::format("{}:{}: the string \"{}\" is already there: this tree already has an intel_iommu={} option", display_path,
+                             line_of(text, at), kOptionName, kOptionName),
                  ExitCode::bad_input, "use the tree as it is, with intel_iommu=relax_rmrr on the kernel command line"};
 
   // intel_iommu_setup(): exactly one definition taking the option string.
   RR_ASSIGN(auto setups, find_function_definitions(text, kSetupFunction, display_path));
   if (setups.size() != 1)
-    return Error{fmt::format("{}: {} definitions of {}(); expected exactly one (the intel_iommu= boot option parser)",
-                             display_path, setups.size(), kSetupFunction),
+    return Error{fmt::format("{}: {} definitions of {}(); expected exactly one (the intel_iommu= boot option parser)", display_path,
+                             setups.size(), kSetupFunction),
                  ExitCode::bad_input, "the full kernel patch needs the intel-iommu driver of Linux 5.3 or later"};
   const FunctionDefinition& setup = setups.front();
   if (setup.parameters.size() != 1)
-    return shape_error(setup.decl_offset, fmt::format("{}() takes {} parameters; expected one (the option string)",
-                                                       kSetupFunction, setup.parameters.size()));
+    return shape_error(setup.decl_offset,
+                       fmt::format("{}() takes {} parameters; expected one (the option string)", kSetupFunction, setup.parameters.size()));
   const std::string& str = setup.parameters.front();
 
   // Its `if (!strncmp(str, "...", N)) {...} else if ... ` chain.
@@ -561,8 +560,8 @@ Result<Transform> option_transform(std::string_view text, std::string_view displ
         is_punct(toks[k + 4], '(') && is_ident(toks[k + 5], str))
       break;
   if (k + 5 >= body_end)
-    return shape_error(setup.body_open, fmt::format("{}() has no `if (!strncmp({}, \"...\", N))` chain to add \"{}\" to",
-                                                    kSetupFunction, str, kOptionName));
+    return shape_error(setup.body_open,
+                       fmt::format("{}() has no `if (!strncmp({}, \"...\", N))` chain to add \"{}\" to", kSetupFunction, str, kOptionName));
   size_t insert_at = 0;
   std::string indent;
   bool before_else = false;
@@ -611,7 +610,8 @@ Result<Transform> option_transform(std::string_view text, std::string_view displ
   }
   const size_t anchor_tok_end = after_decls == rb ? relax.body_open + 1 : toks[after_decls - 1].offset + 1;
   size_t eol = text.find('\n', anchor_tok_end);
-  if (eol == std::string_view::npos || text.substr(anchor_tok_end, eol - anchor_tok_end).find_first_not_of(" \t\r") != std::string_view::npos)
+  if (eol == std::string_view::npos ||
+      text.substr(anchor_tok_end, eol - anchor_tok_end).find_first_not_of(" \t\r") != std::string_view::npos)
     return shape_error(anchor_tok_end, fmt::format("{}(): expected a line break after {}", kRelaxFunction,
                                                    after_decls == rb ? "the opening brace" : "its declarations"));
   const std::string check = fmt::format("\tif ({})\n\t\treturn true;\n", kOptionVariable);

@@ -32,10 +32,10 @@ struct FunctionDefinition {
   std::string name;
   std::vector<std::string> specifiers;  // tokens before the name: {"static", "bool"}
   std::vector<std::string> parameters;  // parameter names in order ("dev"); empty for (void)
-  size_t decl_offset = 0;               // first specifier token
-  size_t body_open = 0;                 // the '{'
-  size_t body_close = 0;                // the matching '}'
-  size_t line = 0;                      // line of the name
+  size_t decl_offset = 0;  // first specifier token
+  size_t body_open = 0;  // the '{'
+  size_t body_close = 0;  // the matching '}'
+  size_t line = 0;  // line of the name
 };
 
 // Every definition (not prototype, not call) of `name` at file scope. Error on text the tokenizer cannot
@@ -44,9 +44,9 @@ Result<std::vector<FunctionDefinition>> find_function_definitions(std::string_vi
                                                                   std::string_view display_path);
 
 struct Transform {
-  std::string path;      // the file the edits apply to, as given (e.g. "drivers/iommu/intel/iommu.c")
+  std::string path;  // the file the edits apply to, as given (e.g. "drivers/iommu/intel/iommu.c")
   std::string function;  // "device_rmrr_is_relaxable"
-  size_t line = 0;       // where the function is, for messages
+  size_t line = 0;  // where the function is, for messages
   std::vector<TextEdit> edits;
 };
 
@@ -81,7 +81,6 @@ Result<std::string> apply_edits(std::string_view text, const std::vector<TextEdi
 
 // A unified diff (`--- a/<path>`, `+++ b/<path>`, hunks with `context` lines) that `patch -p1` applies
 // to the original text and that yields exactly apply_edits()'s result.
-Result<std::string> unified_diff(std::string_view text, const std::vector<TextEdit>& edits, std::string_view path,
-                                 size_t context = 3);
+Result<std::string> unified_diff(std::string_view text, const std::vector<TextEdit>& edits, std::string_view path, size_t context = 3);
 
 }  // namespace rr::source

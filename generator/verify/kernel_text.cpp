@@ -59,7 +59,12 @@ Result<KernelText> KernelText::from_kcore(const std::filesystem::path& kcore, co
 }
 
 KernelText::KernelText(KernelText&& o) noexcept
-    : origin_(o.origin_), describe_(std::move(o.describe_)), slide_(o.slide_), image_(o.image_), segments_(std::move(o.segments_)), fd_(o.fd_) {
+    : origin_(o.origin_),
+      describe_(std::move(o.describe_)),
+      slide_(o.slide_),
+      image_(o.image_),
+      segments_(std::move(o.segments_)),
+      fd_(o.fd_) {
   o.fd_ = -1;
 }
 

@@ -22,9 +22,9 @@ namespace {
 // The intel driver's attach and reserved-region paths (design.md §1): the attach callback reads
 // device_domain_info/dmar_domain/intel_iommu and walks dmar_rmrr_units (dmar_rmrr_unit, dmar_dev_scope) over
 // pci_dev/pci_bus/device; get_resv_regions allocates iommu_resv_region lists; from 6.6 the core's dev_iommu.
-const char* const kFixedStructs[] = {"device_domain_info", "dmar_domain",  "intel_iommu", "dmar_rmrr_unit",
-                                     "dmar_dev_scope",     "iommu_domain", "dev_iommu",   "iommu_resv_region",
-                                     "device",             "pci_dev",      "pci_bus",     "list_head"};
+const char* const kFixedStructs[] = {
+    "device_domain_info", "dmar_domain",       "intel_iommu", "dmar_rmrr_unit", "dmar_dev_scope", "iommu_domain",
+    "dev_iommu",          "iommu_resv_region", "device",      "pci_dev",        "pci_bus",        "list_head"};
 
 const struct btf_type* skip_mods(const struct btf* b, uint32_t& id) {
   const struct btf_type* t = btf__type_by_id(b, id);
@@ -130,7 +130,8 @@ std::optional<StructLayout> btf_layout(const analysis::Btf& btf, const std::stri
 
 std::string probe_source(const std::string& include, const std::vector<StructLayout>& layouts) {
   // Not ".relax_...": the assembler takes a section named .rela* for a relocation section.
-  std::string s = fmt::format("/* relax-rmrr layout probe: never linked, never run; its data are read back. */\n#include \"{}\"\n", include);
+  std::string s =
+      fmt::format("/* relax-rmrr layout probe: never linked, never run; its data are read back. */\n#include \"{}\"\n", include);
   s += "const unsigned long long relax_rmrr_layout_probe[] __attribute__((used, section(\".rr_layout_probe\"))) = {\n";
   for (const auto& l : layouts) {
     s += fmt::format("  sizeof(struct {}),\n", l.name);
@@ -269,7 +270,8 @@ Status run_probe(std::vector<StructLayout>& layouts, const ProbeCompiler& c) {
     }
     for (const auto& m : l.members)
       if (m.compiled_offset && *m.compiled_offset != m.btf_offset) {
-        l.problem = fmt::format("struct {}.{} is at offset {} in the target, {} as compiled", l.name, m.name, m.btf_offset, *m.compiled_offset);
+        l.problem =
+            fmt::format("struct {}.{} is at offset {} in the target, {} as compiled", l.name, m.name, m.btf_offset, *m.compiled_offset);
         break;
       }
   }

@@ -28,8 +28,8 @@ struct StructLayout {
   uint64_t btf_size = 0;
   std::optional<uint64_t> compiled_size;
   std::vector<MemberLayout> members;  // BTF's named, non-bitfield members (anonymous unions looked through)
-  std::string problem;                // first mismatch, empty when equal
-  bool defined_in_source = true;      // false: the probe found no such struct in the source
+  std::string problem;  // first mismatch, empty when equal
+  bool defined_in_source = true;  // false: the probe found no such struct in the source
   bool ok() const { return problem.empty(); }
 };
 
@@ -46,11 +46,11 @@ std::optional<StructLayout> btf_layout(const analysis::Btf& btf, const std::stri
 std::string probe_source(const std::string& include, const std::vector<StructLayout>& layouts);
 
 struct ProbeCompiler {
-  std::string command;              // kbuild's compiler command for the original object (a shell command line)
-  std::filesystem::path cwd;        // the kbuild tree it ran in
-  std::filesystem::path object;     // the object that command wrote
-  std::filesystem::path source;     // the source it compiled
-  std::filesystem::path work_dir;   // where the probe goes
+  std::string command;  // kbuild's compiler command for the original object (a shell command line)
+  std::filesystem::path cwd;  // the kbuild tree it ran in
+  std::filesystem::path object;  // the object that command wrote
+  std::filesystem::path source;  // the source it compiled
+  std::filesystem::path work_dir;  // where the probe goes
 };
 
 // How the recorded command names the object and the source, and the directory it must run in for those names

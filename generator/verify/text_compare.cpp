@@ -45,7 +45,7 @@ constexpr SiteTable kSiteTables[] = {
 // Entry sizes of the tables whose entries hold more than one pointer; the first field points at the site.
 uint64_t entry_size_of(const obj::Section& table, std::string_view name) {
   if (table.entry_size) return table.entry_size;
-  if (name == "__jump_table") return 16;       // {s32 code, s32 target, long key}
+  if (name == "__jump_table") return 16;  // {s32 code, s32 target, long key}
   if (name == ".static_call_sites") return 8;  // {s32 addr, s32 key}
   if (name == ".parainstructions") return 16;  // {u8 *instr, u8 type, u8 len} padded
   if (name == ".altinstructions") {
@@ -129,10 +129,18 @@ bool is_padding_byte(uint8_t b) {
   // INT3, one-byte NOP, and the bytes of the multi-byte NOPs the assembler and linker pad with
   // (66 66 2e 0f 1f 84 00 00 00 00 00, 0f 1f 40 00, 0f 1f 44 00 00, 0f 1f 80 00 00 00 00, ...).
   switch (b) {
-    case 0xcc: case 0x90: case 0x66: case 0x2e: case 0x0f: case 0x1f: case 0x84: case 0x80: case 0x40: case 0x44: case 0x00:
-      return true;
-    default:
-      return false;
+    case 0xcc:
+    case 0x90:
+    case 0x66:
+    case 0x2e:
+    case 0x0f:
+    case 0x1f:
+    case 0x84:
+    case 0x80:
+    case 0x40:
+    case 0x44:
+    case 0x00: return true;
+    default: return false;
   }
 }
 
@@ -144,9 +152,8 @@ std::string hex(ByteView v, uint64_t from, uint64_t to) {
 
 }  // namespace
 
-FunctionComparison compare_function(const obj::Object& o, const obj::Symbol& fn, ByteView target, uint64_t address,
-                                    uint64_t target_size, bool target_size_exact, TextOrigin origin,
-                                    const SymbolResolver& resolve) {
+FunctionComparison compare_function(const obj::Object& o, const obj::Symbol& fn, ByteView target, uint64_t address, uint64_t target_size,
+                                    bool target_size_exact, TextOrigin origin, const SymbolResolver& resolve) {
   FunctionComparison c;
   c.name = fn.name;
   c.address = address;
@@ -170,10 +177,10 @@ FunctionComparison compare_function(const obj::Object& o, const obj::Symbol& fn,
   if (target_size_exact) c.size_ok = target_size == fn.size;
   else c.size_ok = target_size >= fn.size && target_size - fn.size < 16;
   if (!c.size_ok) {
-    c.difference_note = target_size_exact
-                            ? fmt::format("size differs: {} bytes compiled, {} in the kernel", fn.size, target_size)
-                            : fmt::format("size differs: {} bytes compiled, {} between this symbol and the next in the kernel", fn.size,
-                                          target_size);
+    c.difference_note =
+        target_size_exact
+            ? fmt::format("size differs: {} bytes compiled, {} in the kernel", fn.size, target_size)
+            : fmt::format("size differs: {} bytes compiled, {} between this symbol and the next in the kernel", fn.size, target_size);
   }
 
   // Masks relative to the function.
@@ -266,16 +273,18 @@ FunctionComparison compare_function(const obj::Object& o, const obj::Symbol& fn,
   // function for aligned loops (.p2align) comes out differently. Seen on Debian 6.12 for 4 of 116 functions (none
   // replaced or relied on there); say so rather than only "code differs".
   if (c.first_difference && sec.align > 1 && (address - fn.value) % sec.align != 0)
-    c.difference_note += fmt::format(" (the kernel's copy does not sit at a {}-byte boundary as the compiled section does: "
-                                     "loop alignment padding inside the function can differ for that reason alone)",
-                                     sec.align);
+    c.difference_note += fmt::format(
+        " (the kernel's copy does not sit at a {}-byte boundary as the compiled section does: "
+        "loop alignment padding inside the function can differ for that reason alone)",
+        sec.align);
 
   if (!target_size_exact && c.size_ok) {
     for (uint64_t i = fn.size; i < target_size && i < target.size(); ++i)
       if (!is_padding_byte(target.data()[i])) {
         c.size_ok = false;
-        c.difference_note = fmt::format("the kernel's function goes on after the compiled one ends ({} bytes compiled, {:#x} at +{:#x} is not padding)",
-                                        fn.size, target.data()[i], i);
+        c.difference_note =
+            fmt::format("the kernel's function goes on after the compiled one ends ({} bytes compiled, {:#x} at +{:#x} is not padding)",
+                        fn.size, target.data()[i], i);
         break;
       }
   }

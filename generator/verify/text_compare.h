@@ -41,7 +41,7 @@ std::string_view origin_name(TextOrigin o);
 struct MaskedRange {
   uint64_t offset = 0;  // in the function's section
   uint64_t length = 0;
-  std::string why;      // "relocation R_X86_64_PLT32 __fentry__", "ftrace site", "jump label", ...
+  std::string why;  // "relocation R_X86_64_PLT32 __fentry__", "ftrace site", "jump label", ...
   // Empty: any bytes are accepted. Otherwise the kernel's bytes must be the compiled ones or exactly these
   // (a jump label the link-time objtool turned into a NOP of the same length).
   Bytes alternative;
@@ -57,29 +57,28 @@ std::vector<MaskedRange> legitimate_differences(const obj::Object& o, uint32_t s
 using SymbolResolver = std::function<std::optional<uint64_t>(const obj::Symbol& symbol)>;
 
 struct FunctionComparison {
-  std::string name;             // the function (object symbol name, e.g. "intel_iommu_attach_device.cold")
-  std::string section;          // its section in the object
-  uint64_t address = 0;         // link address in the target
+  std::string name;  // the function (object symbol name, e.g. "intel_iommu_attach_device.cold")
+  std::string section;  // its section in the object
+  uint64_t address = 0;  // link address in the target
   uint64_t object_size = 0;
-  uint64_t target_size = 0;     // the symbol's size in the target (or the distance to the next symbol)
+  uint64_t target_size = 0;  // the symbol's size in the target (or the distance to the next symbol)
   bool target_size_exact = false;  // from an ELF symtab; otherwise it includes alignment padding
   bool size_ok = false;
   std::optional<uint64_t> first_difference;  // offset of the first unmasked differing byte
   std::string expected_bytes, target_bytes;  // hex around the first difference
-  std::string difference_note;               // what is at that offset (a relocation value, ...)
+  std::string difference_note;  // what is at that offset (a relocation value, ...)
   size_t masked_ranges = 0;
   size_t masked_bytes = 0;
-  size_t relocations_checked = 0;            // relocation fields whose value was confirmed
-  size_t alternatives_accepted = 0;          // jump labels found NOPed by the link-time objtool (image)
+  size_t relocations_checked = 0;  // relocation fields whose value was confirmed
+  size_t alternatives_accepted = 0;  // jump labels found NOPed by the link-time objtool (image)
   bool equal() const { return size_ok && !first_difference; }
 };
 
 // Compares function `fn` (a symbol of `o`, at offset fn.value of its section) with `target`, the kernel's
 // bytes at `address` (at least object_size bytes; `target_size` bytes of padding may follow). Relocation
 // values are checked where `resolve` knows the target; pass nullptr to only mask them.
-FunctionComparison compare_function(const obj::Object& o, const obj::Symbol& fn, ByteView target, uint64_t address,
-                                    uint64_t target_size, bool target_size_exact, TextOrigin origin,
-                                    const SymbolResolver& resolve);
+FunctionComparison compare_function(const obj::Object& o, const obj::Symbol& fn, ByteView target, uint64_t address, uint64_t target_size,
+                                    bool target_size_exact, TextOrigin origin, const SymbolResolver& resolve);
 
 Json to_json(const FunctionComparison& c);
 

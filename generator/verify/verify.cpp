@@ -92,21 +92,24 @@ std::string Report::first_problem() const {
         "the source is not the one this kernel was built from (another stable release or a distribution backport), or it was "
         "compiled with another compiler or configuration than the kernel";
     if (c.first_difference)
-      return fmt::format("{} ({}) differs from the kernel's at offset {:#x}: {} (compiled {}, kernel {}; {} bytes compiled, {} {}); this means {}",
-                         c.name, f.role, *c.first_difference, c.difference_note, c.expected_bytes, c.target_bytes, c.object_size,
-                         c.target_size, c.target_size_exact ? "in the kernel" : "up to the next kernel symbol", meaning);
+      return fmt::format(
+          "{} ({}) differs from the kernel's at offset {:#x}: {} (compiled {}, kernel {}; {} bytes compiled, {} {}); this means {}", c.name,
+          f.role, *c.first_difference, c.difference_note, c.expected_bytes, c.target_bytes, c.object_size, c.target_size,
+          c.target_size_exact ? "in the kernel" : "up to the next kernel symbol", meaning);
     return fmt::format("{} ({}): {}; this means {}", c.name, f.role, c.difference_note, meaning);
   }
   for (const auto& l : layouts)
     if (!l.ok())
-      return fmt::format("{}; the replacement would read and write that structure at the wrong offsets: the headers or the "
-                         "source are of another version or configuration than the kernel",
-                         l.problem);
+      return fmt::format(
+          "{}; the replacement would read and write that structure at the wrong offsets: the headers or the "
+          "source are of another version or configuration than the kernel",
+          l.problem);
   return {};
 }
 
 Result<Report> verify(const VerifyInputs& in) {
-  if (!in.kernel || !in.original || !in.symbols) return make_error(ExitCode::failure, "internal: verify needs the kernel, the original object and its symbols");
+  if (!in.kernel || !in.original || !in.symbols)
+    return make_error(ExitCode::failure, "internal: verify needs the kernel, the original object and its symbols");
   const analysis::LoadedKernel& k = *in.kernel;
   if (!k.symbols) return make_error(ExitCode::missing, "verify: the target's symbols are needed (kallsyms, System.map or a vmlinux)");
   if (!k.symbols->addresses_known()) {
@@ -134,7 +137,9 @@ Result<Report> verify(const VerifyInputs& in) {
     int64_t slide = 0;
     if (k.symbols->source() != analysis::SymbolSource::elf) {
       auto s = analysis::kaslr_offset(*k.symbols, *k.image);
-      if (!s) return make_error(ExitCode::missing, "verify: cannot relate {} to the image: no _text symbol or no .text section", k.symbols->origin());
+      if (!s)
+        return make_error(ExitCode::missing, "verify: cannot relate {} to the image: no _text symbol or no .text section",
+                          k.symbols->origin());
       slide = *s;
     }
     text = KernelText::from_image(*k.image, slide);
@@ -245,7 +250,8 @@ Result<Report> verify(const VerifyInputs& in) {
     RR_CHECK(run_probe(rep.layouts, *in.probe));
     rep.layouts_checked = true;
   } else {
-    rep.notes.push_back(k.btf ? "struct layouts not checked (no compiler command to probe with)" : "struct layouts not checked: the target's BTF is missing");
+    rep.notes.push_back(k.btf ? "struct layouts not checked (no compiler command to probe with)"
+                              : "struct layouts not checked: the target's BTF is missing");
   }
   return rep;
 }
@@ -266,8 +272,9 @@ VerifyInputs inputs_after_plan(const analysis::LoadedKernel& kernel, const obj::
 
 Error refusal(const Report& r) {
   Error e = make_error(ExitCode::refused, "the source does not match the target kernel: {}", r.first_problem());
-  e.hint = "use the kernel source of exactly this kernel build (Debian: the linux-source package of the same version), built with the "
-           "kernel's own compiler; --force builds anyway and records it in the module";
+  e.hint =
+      "use the kernel source of exactly this kernel build (Debian: the linux-source package of the same version), built with the "
+      "kernel's own compiler; --force builds anyway and records it in the module";
   return e;
 }
 

@@ -28,10 +28,10 @@ enum class TextPreference { automatic, image, kcore };  // automatic: kcore for 
 struct VerifyInputs {
   const analysis::LoadedKernel* kernel = nullptr;
   const obj::Object* original = nullptr;  // compiled from the ORIGINAL source like the built-in driver
-  const obj::Object* patched = nullptr;   // optional: to find what the replacement relies on
+  const obj::Object* patched = nullptr;  // optional: to find what the replacement relies on
   const klp::KernelSymbols* symbols = nullptr;
-  std::vector<std::string> functions;     // the kernel functions the livepatch replaces
-  std::optional<ProbeCompiler> probe;     // absent: no layout check (noted)
+  std::vector<std::string> functions;  // the kernel functions the livepatch replaces
+  std::optional<ProbeCompiler> probe;  // absent: no layout check (noted)
   TextPreference text = TextPreference::automatic;
 };
 

@@ -68,7 +68,8 @@ Bytes synthetic_dmar(unsigned rmrrs) {
     r.base = 0xbdf6e000ull + i * 0x10000ull;
     r.limit = r.base + 0xffff;
     // An HP-style RMRR: a device behind a root port, and a USB controller on the root bus.
-    r.scopes.push_back(dmar::make_scope(dmar::ScopeType::endpoint, 0, {{static_cast<uint8_t>(1 + i % 8), 0}, {0, static_cast<uint8_t>(i % 4)}}));
+    r.scopes.push_back(
+        dmar::make_scope(dmar::ScopeType::endpoint, 0, {{static_cast<uint8_t>(1 + i % 8), 0}, {0, static_cast<uint8_t>(i % 4)}}));
     r.scopes.push_back(dmar::make_scope(dmar::ScopeType::endpoint, 0, {{0x1d, 0}}));
     t.rmrrs.push_back(std::move(r));
   }
@@ -285,8 +286,7 @@ bool raw_decompress(const Image& im, Bytes& out) {
       ZSTD_freeDCtx(ctx);
       return rc == 0;
     }
-    default:
-      return false;
+    default: return false;
   }
 }
 
@@ -306,7 +306,8 @@ void BM_BzImageExtract(benchmark::State& state) {
     if (!raw_decompress(*im, out)) std::abort();
     benchmark::DoNotOptimize(out.data());
   };
-  measure_against(state, fmt::format("raw {} decompression of the payload", analysis::compression_name(im->compression)), extract, baseline);
+  measure_against(state, fmt::format("raw {} decompression of the payload", analysis::compression_name(im->compression)), extract,
+                  baseline);
   state.counters["image_MiB"] = static_cast<double>(im->file.size()) / (1 << 20);
   state.counters["elf_MiB"] = static_cast<double>(im->elf_size) / (1 << 20);
 }
@@ -324,8 +325,8 @@ const fs::path& synthetic_vmlinuz() {
   static const fs::path p = []() -> fs::path {
     try {
       // 100k symbols, the kernel's 6.4+ layout; xz as Debian compresses its images.
-      test::KallsymsEncoder enc({analysis::KallsymsLayout::num_syms_first, analysis::KallsymsAddressForm::absolute_percpu,
-                                 8, test::sample_kallsyms(100000)});
+      test::KallsymsEncoder enc(
+          {analysis::KallsymsLayout::num_syms_first, analysis::KallsymsAddressForm::absolute_percpu, 8, test::sample_kallsyms(100000)});
       Bytes image = test::build_bzimage(test::compress_with("xz --check=crc32", test::kallsyms_vmlinux(enc.rodata())));
       fs::path to = fs::temp_directory_path() / fmt::format("relax-rmrr-bench-vmlinuz-{}", getpid());
       if (!write_file_text(to, std::string_view(reinterpret_cast<const char*>(image.data()), image.size()))) return {};
@@ -403,12 +404,13 @@ void register_image_kallsyms() {
     if (fs::path p = bench::kernel_file("VMLINUZ", kernel); !p.empty()) images.push_back({kernel, p});
   if (images.empty()) images.push_back({"synthetic-100k", {}});
   for (const auto& im : images) {
-    benchmark::RegisterBenchmark(("BM_ImageKallsyms/" + im.name).c_str(),
-                                 [im](benchmark::State& st) { image_kallsyms_case(st, im); })
-        ->UseManualTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("BM_ImageKallsyms/" + im.name).c_str(), [im](benchmark::State& st) { image_kallsyms_case(st, im); })
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("BM_ImageKallsymsDecodeOnly/" + im.name).c_str(),
                                  [im](benchmark::State& st) { image_kallsyms_decode_case(st, im); })
-        ->UseManualTime()->Unit(benchmark::kMillisecond);
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
   }
 }
 

@@ -57,8 +57,10 @@ const Driver* driver() {
 template <typename Transform>
 void transform_case(benchmark::State& state, Transform&& transform) {
   const Driver* d = driver();
-  if (!d) return bench::skip(state, "the Debian 6.1 source is not available: run tests/setup/kernel.sh debian-6.1 "
-                                    "(or set RELAX_RMRR_BENCH_SOURCE)");
+  if (!d)
+    return bench::skip(state,
+                       "the Debian 6.1 source is not available: run tests/setup/kernel.sh debian-6.1 "
+                       "(or set RELAX_RMRR_BENCH_SOURCE)");
   std::string copy(d->text.size(), '\0');
   size_t edits = 0;
   auto op = [&] {

@@ -13,8 +13,7 @@ using namespace rr::analysis;
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto btf = Btf::from_bytes(fuzz::bytes(data, size), "fuzz");
   if (!btf.ok()) return 0;
-  fuzz::consume(collect_btf_facts(*btf, {"intel_iommu_attach_device", "intel_iommu_get_resv_regions",
-                                         "device_rmrr_is_relaxable"}));
+  fuzz::consume(collect_btf_facts(*btf, {"intel_iommu_attach_device", "intel_iommu_get_resv_regions", "device_rmrr_is_relaxable"}));
   auto layouts = klp::layouts_from_btf(*btf);
   if (layouts.ok()) fuzz::consume(layouts->sections.size());
   // Every named struct/union/func the file has (up to a bound), asked for the way the analysis asks.

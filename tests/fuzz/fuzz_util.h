@@ -10,9 +10,7 @@
 namespace rr::fuzz {
 
 inline ByteView bytes(const uint8_t* data, size_t size) { return ByteView(data, size); }
-inline std::string_view text(const uint8_t* data, size_t size) {
-  return std::string_view(reinterpret_cast<const char*>(data), size);
-}
+inline std::string_view text(const uint8_t* data, size_t size) { return std::string_view(reinterpret_cast<const char*>(data), size); }
 
 // Keeps a value alive past the optimiser, so the work that produced it is not dropped.
 template <typename T>

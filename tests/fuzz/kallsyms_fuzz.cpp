@@ -18,7 +18,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fuzz::consume(copy.variants(base_name(s.name)));
     fuzz::consume(s.is_function() || s.is_global());
   }
-  for (const char* name : {"_text", "intel_iommu_attach_device", "intel_iommu_get_resv_regions"})
-    fuzz::consume(copy.find_vmlinux(name));
+  for (const char* name : {"_text", "intel_iommu_attach_device", "intel_iommu_get_resv_regions"}) fuzz::consume(copy.find_vmlinux(name));
   return 0;
 }

@@ -25,9 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       fuzz::consume(compare_compilers(info, parse_compiler_text("gcc-12 (Debian 12.2.0-14) 12.2.0")));
       break;
     }
-    default:
-      fuzz::consume(parse_filter_functions(text));
-      break;
+    default: fuzz::consume(parse_filter_functions(text)); break;
   }
   return 0;
 }

@@ -28,8 +28,7 @@ fs::path g_root;
 
 void put(const std::string& target, const std::string& name, const Bytes& bytes) {
   fs::create_directories(g_root / target);
-  auto st = write_file_text(g_root / target / name,
-                            std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  auto st = write_file_text(g_root / target / name, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
   if (!st.ok()) throw std::runtime_error(st.error().message);
 }
 void put_text(const std::string& target, const std::string& name, std::string_view text) {
@@ -54,8 +53,7 @@ std::string kallsyms(bool modules) {
 
 // The synthetic .rodata the image_kallsyms target starts from must decode as the target calls the decoder.
 void check_decodes(const std::string& name, const Bytes& rodata) {
-  auto k = analysis::decode_kallsyms_tables(ByteView(rodata.data(), rodata.size()), test::kRodataAddress,
-                                            test::kTextAddress, name);
+  auto k = analysis::decode_kallsyms_tables(ByteView(rodata.data(), rodata.size()), test::kRodataAddress, test::kTextAddress, name);
   if (!k) throw std::runtime_error(fmt::format("{}: {}", name, k.error().message));
 }
 
@@ -126,7 +124,9 @@ int real_image_seeds(const fs::path& vmlinuz, const fs::path& dir, const std::st
   uint64_t delta = test::kTextAddress - text->address;
 
   Bytes r;
-  auto label = [&] { while (r.size() % alignment) r.push_back(0); };
+  auto label = [&] {
+    while (r.size() % alignment) r.push_back(0);
+  };
   auto put = [&](const void* p, size_t len) { r.insert(r.end(), static_cast<const uint8_t*>(p), static_cast<const uint8_t*>(p) + len); };
   auto put_offsets = [&] {
     label();
@@ -155,9 +155,19 @@ int real_image_seeds(const fs::path& vmlinuz, const fs::path& dir, const std::st
     base += delta;
     put(&base, 8);
   };
-  auto put_num_syms = [&] { label(); uint32_t v = static_cast<uint32_t>(n); put(&v, 4); };
-  auto put_names = [&] { label(); put(names_head.data(), names_head.size()); };
-  auto put_markers = [&] { label(); put(d + markers, 4 * ((n + 255) / 256)); };
+  auto put_num_syms = [&] {
+    label();
+    uint32_t v = static_cast<uint32_t>(n);
+    put(&v, 4);
+  };
+  auto put_names = [&] {
+    label();
+    put(names_head.data(), names_head.size());
+  };
+  auto put_markers = [&] {
+    label();
+    put(d + markers, 4 * ((n + 255) / 256));
+  };
   auto put_seqs = [&] {
     label();
     std::vector<uint32_t> order(n);
@@ -180,15 +190,47 @@ int real_image_seeds(const fs::path& vmlinuz, const fs::path& dir, const std::st
   size_t lead = std::min<size_t>(256, start) & ~size_t{7};
   put(d + start - lead, lead);
   switch (k->layout) {
-    case KallsymsLayout::absolute: put_offsets(); put_num_syms(); put_names(); put_markers(); put_tokens(); break;
+    case KallsymsLayout::absolute:
+      put_offsets();
+      put_num_syms();
+      put_names();
+      put_markers();
+      put_tokens();
+      break;
     case KallsymsLayout::offsets_first:
-      put_offsets(); put_base(); put_num_syms(); put_names(); put_markers(); put_tokens(); break;
+      put_offsets();
+      put_base();
+      put_num_syms();
+      put_names();
+      put_markers();
+      put_tokens();
+      break;
     case KallsymsLayout::offsets_first_seqs:
-      put_offsets(); put_base(); put_num_syms(); put_names(); put_markers(); put_seqs(); put_tokens(); break;
+      put_offsets();
+      put_base();
+      put_num_syms();
+      put_names();
+      put_markers();
+      put_seqs();
+      put_tokens();
+      break;
     case KallsymsLayout::num_syms_first:
-      put_num_syms(); put_names(); put_markers(); put_tokens(); put_offsets(); put_base(); put_seqs(); break;
+      put_num_syms();
+      put_names();
+      put_markers();
+      put_tokens();
+      put_offsets();
+      put_base();
+      put_seqs();
+      break;
     case KallsymsLayout::num_syms_first_no_base:
-      put_num_syms(); put_names(); put_markers(); put_tokens(); put_offsets(); put_seqs(); break;
+      put_num_syms();
+      put_names();
+      put_markers();
+      put_tokens();
+      put_offsets();
+      put_seqs();
+      break;
   }
   // And 256 after the last.
   size_t end = 0;
@@ -196,8 +238,8 @@ int real_image_seeds(const fs::path& vmlinuz, const fs::path& dir, const std::st
   put(d + end, std::min<size_t>(256, ro.size() - end));
   auto again = analysis::decode_kallsyms_tables(ByteView(r.data(), r.size()), test::kRodataAddress, test::kTextAddress, name);
   if (!again || again->symbols.size() != n)
-    throw std::runtime_error(fmt::format("{}-head.bin does not decode to its {} symbols: {}", name, n,
-                                         again ? "a different count" : again.error().message));
+    throw std::runtime_error(
+        fmt::format("{}-head.bin does not decode to its {} symbols: {}", name, n, again ? "a different count" : again.error().message));
   write("-head.bin", r);
   return 0;
 }
@@ -248,7 +290,8 @@ int main(int argc, char** argv) {
     put_text("kallsyms", "hidden-addresses.txt",
              "0000000000000000 T _text\n0000000000000000 t intel_iommu_attach_device\n0000000000000000 t x\t[m]\n");
     put_text("system_map", "synthetic.map", kallsyms(false));
-    put_text("system_map", "debian-placeholder.map", "ffffffffffffffff B The real System.map is in the linux-image-6.1.0-56-amd64-dbg package\n");
+    put_text("system_map", "debian-placeholder.map",
+             "ffffffffffffffff B The real System.map is in the linux-image-6.1.0-56-amd64-dbg package\n");
 
     // kallsyms tables in .rodata: every layout and address form, one-byte and two-byte name lengths, the
     // kallsyms_* self entries of 6.11+; 200 symbols each.
@@ -293,9 +336,12 @@ int main(int argc, char** argv) {
     put("elf", "vmlinux-symtab-btf.elf", vmlinux);
     put("elf", "vmlinux-stripped.elf", stripped);
     put("bzimage", "plain-vmlinux.elf", stripped);
-    for (const auto& [name, command] : std::vector<std::pair<std::string, std::string>>{
-             {"gzip", "gzip -9 -n"}, {"xz", "xz --check=crc32"}, {"lzma", "lzma"}, {"zstd", "zstd -q"},
-             {"lz4", "lz4 -l -q"}, {"bzip2", "bzip2"}}) {
+    for (const auto& [name, command] : std::vector<std::pair<std::string, std::string>>{{"gzip", "gzip -9 -n"},
+                                                                                        {"xz", "xz --check=crc32"},
+                                                                                        {"lzma", "lzma"},
+                                                                                        {"zstd", "zstd -q"},
+                                                                                        {"lz4", "lz4 -l -q"},
+                                                                                        {"bzip2", "bzip2"}}) {
       try {
         put("bzimage", "bzimage-" + name + ".bin", test::build_bzimage(test::compress_with(command, stripped)));
       } catch (const std::exception& e) {
@@ -309,11 +355,13 @@ int main(int argc, char** argv) {
              "12.2.0\"\nCONFIG_LIVEPATCH=y\nCONFIG_INTEL_IOMMU=y\n# CONFIG_LTO_CLANG is not set\nCONFIG_X=m\n"
              "CONFIG_S=\"a \\\"quoted\\\" \\\\ string\"\nCONFIG_H=0x10\n");
     put_text("kbuild", "symvers.txt",
-             std::string(1, '\0') + "0x12345678\tiommu_alloc_resv_region\tvmlinux\tEXPORT_SYMBOL_GPL\t\n"
-                                    "0x00000000\tns_sym\tdrivers/x/y\tEXPORT_SYMBOL\tNS\n");
+             std::string(1, '\0') +
+                 "0x12345678\tiommu_alloc_resv_region\tvmlinux\tEXPORT_SYMBOL_GPL\t\n"
+                 "0x00000000\tns_sym\tdrivers/x/y\tEXPORT_SYMBOL\tNS\n");
     put_text("kbuild", "banner.txt",
-             std::string(1, '\1') + "Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian "
-                                    "12.2.0-14) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP\n");
+             std::string(1, '\1') +
+                 "Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian "
+                 "12.2.0-14) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP\n");
     put_text("kbuild", "compiler.txt", std::string(1, '\2') + "Debian clang version 16.0.6 (15~deb12u1)");
     put_text("kbuild", "filter.txt", std::string(1, '\3') + "intel_iommu_attach_device\nvfio_helper [vfio]\n");
 

@@ -9,9 +9,9 @@
 // Expected facts are derived from independent sources where one exists (the config's CONFIG_KERNEL_* for the
 // compression, the kbuild tree for the compiler, section sizes for the BTF entry sizes, Module.symvers for
 // exports); the rest are the facts design.md §2 records for this kernel.
+#include "../unit/test_util.h"
 #include "analysis/kernel.h"
 #include "common/file.h"
-#include "../unit/test_util.h"
 
 #include <elf.h>
 #include <fmt/format.h>
@@ -28,8 +28,9 @@ using namespace rr::analysis;
 
 namespace {
 
-constexpr const char* kSetup = "run `tests/setup/kernel.sh debian-6.1` (it writes kernel.env with VMLINUZ, CONFIG, "
-                               "KBUILD, KALLSYMS), or set RELAX_RMRR_KERNEL_ENV / RELAX_RMRR_KERNEL_DIR";
+constexpr const char* kSetup =
+    "run `tests/setup/kernel.sh debian-6.1` (it writes kernel.env with VMLINUZ, CONFIG, "
+    "KBUILD, KALLSYMS), or set RELAX_RMRR_KERNEL_ENV / RELAX_RMRR_KERNEL_DIR";
 
 struct KernelInputs {
   fs::path env_file;
@@ -55,15 +56,15 @@ const KernelInputs& inputs() {
       if (v.empty() || !fs::exists(v, ec)) absent.push_back(fmt::format("{}={}", key, v.empty() ? "(unset)" : v));
     }
     if (!absent.empty())
-      k.problem = fmt::format("kernel inputs missing ({}; kernel.env looked up at {}): {}", fmt::join(absent, ", "),
-                              k.env_file.string(), kSetup);
+      k.problem =
+          fmt::format("kernel inputs missing ({}; kernel.env looked up at {}): {}", fmt::join(absent, ", "), k.env_file.string(), kSetup);
     return k;
   }();
   return in;
 }
 
-#define REQUIRE_INPUTS()                                  \
-  do {                                                    \
+#define REQUIRE_INPUTS()                                       \
+  do {                                                         \
     if (!inputs().problem.empty()) FAIL() << inputs().problem; \
   } while (0)
 
@@ -111,10 +112,10 @@ const Loaded& loaded() {
   return l;
 }
 
-#define REQUIRE_LOADED()                                        \
-  do {                                                          \
-    REQUIRE_INPUTS();                                           \
-    ASSERT_TRUE(loaded().error.empty()) << loaded().error;      \
+#define REQUIRE_LOADED()                                   \
+  do {                                                     \
+    REQUIRE_INPUTS();                                      \
+    ASSERT_TRUE(loaded().error.empty()) << loaded().error; \
   } while (0)
 
 TEST(RealKernel, ImageDecompressesWithTheConfiguredCompression) {
@@ -182,8 +183,10 @@ TEST(RealKernel, BtfEntrySizesDivideTheirSections) {
   ASSERT_TRUE(btf.ok()) << btf.error().message;
   const ElfFile& img = *loaded().image;
   // Each special section is an array of its entry struct: its size must be a multiple of the BTF size.
-  for (auto [section, type] : {std::pair{"__bug_table", "bug_entry"}, {"__ex_table", "exception_table_entry"},
-                               {".altinstructions", "alt_instr"}, {".orc_unwind", "orc_entry"}}) {
+  for (auto [section, type] : {std::pair{"__bug_table", "bug_entry"},
+                               {"__ex_table", "exception_table_entry"},
+                               {".altinstructions", "alt_instr"},
+                               {".orc_unwind", "orc_entry"}}) {
     const ElfSection* s = img.section(section);
     ASSERT_NE(s, nullptr) << section;
     auto size = btf->struct_size(type);
@@ -302,9 +305,9 @@ TEST(RealKernel, AnalyzeSaysAttachCheckAndTheTwoTargets) {
 
 TEST(RealKernel, AnalyzeCommandJson) {
   REQUIRE_INPUTS();
-  auto r = test::run_command(fmt::format("{} analyze --image {} --kallsyms {} --config {} --kbuild {} --json 2>/dev/null",
-                                         RELAX_RMRR_BINARY, inputs().get("VMLINUZ"), inputs().get("KALLSYMS"),
-                                         inputs().get("CONFIG"), inputs().get("KBUILD")));
+  auto r =
+      test::run_command(fmt::format("{} analyze --image {} --kallsyms {} --config {} --kbuild {} --json 2>/dev/null", RELAX_RMRR_BINARY,
+                                    inputs().get("VMLINUZ"), inputs().get("KALLSYMS"), inputs().get("CONFIG"), inputs().get("KBUILD")));
   auto j = Json::parse(r.output);
   ASSERT_TRUE(j.ok()) << j.error().message << "\n" << r.output;
   EXPECT_EQ((*j)["era"].as_string(), "attach-check");

@@ -1,8 +1,8 @@
 // `relax-rmrr build` end to end against the real Debian 6.1 kernel files (ctest label `kernel`): the module it
 // writes, what it replaces, signing, and refusals that must leave no module behind.
+#include "../unit/test_util.h"
 #include "common/json.h"
 #include "kernel_env.h"
-#include "../unit/test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -23,8 +23,8 @@ class BuildModule : public ::testing::Test {
                        env_["VMLINUZ"], env_["CONFIG"], env_["KBUILD"]);
   }
   test::CommandResult build(const std::string& extra, bool stderr_too = false) {
-    return test::run_command(fmt::format("{} build -q --json {} {} {}", RELAX_RMRR_BINARY, base_args(), extra,
-                                         stderr_too ? "" : "2>/dev/null"));
+    return test::run_command(
+        fmt::format("{} build -q --json {} {} {}", RELAX_RMRR_BINARY, base_args(), extra, stderr_too ? "" : "2>/dev/null"));
   }
   test::KernelEnv env_;
   test::TempDir dir_;
@@ -99,12 +99,13 @@ TEST_F(BuildModule, ImageAloneBuildsTheSameModuleAsTheBootDump) {
 
 TEST_F(BuildModule, SignsWithTheGivenKeyAfterTheKlpConversion) {
   fs::path key = dir_.path() / "key.pem", cert = dir_.path() / "cert.pem", ko = dir_.path() / "signed.ko";
-  auto gen = test::run_command(fmt::format("openssl req -new -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=relax-rmrr-test "
-                                           "-keyout {} -outform PEM -out {}",
-                                           key.string(), cert.string()));
+  auto gen =
+      test::run_command(fmt::format("openssl req -new -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=relax-rmrr-test "
+                                    "-keyout {} -outform PEM -out {}",
+                                    key.string(), cert.string()));
   ASSERT_EQ(gen.exit_code, 0) << gen.output;
-  auto r = build(fmt::format("--source {} -o {} --sign-key {} --sign-cert {}", env_["SOURCE_TARBALL"], ko.string(), key.string(),
-                             cert.string()));
+  auto r = build(
+      fmt::format("--source {} -o {} --sign-key {} --sign-cert {}", env_["SOURCE_TARBALL"], ko.string(), key.string(), cert.string()));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto j = Json::parse(r.output);
   ASSERT_TRUE(j.ok());
@@ -134,9 +135,9 @@ TEST_F(BuildModule, HeadersOfAnotherKernelAreRefused) {
   fs::path ko = dir_.path() / "never.ko";
   fs::path fake = dir_.path() / "fake-kbuild";
   fs::create_directories(fake);
-  auto r = test::run_command(fmt::format("{} build -q --kernel-release {} --kallsyms {} --image {} --config {} --kbuild {} --source {} -o {}",
-                                         RELAX_RMRR_BINARY, env_["RELEASE"], env_["KALLSYMS"], env_["VMLINUZ"], env_["CONFIG"],
-                                         fake.string(), env_["SOURCE_TARBALL"], ko.string()));
+  auto r = test::run_command(
+      fmt::format("{} build -q --kernel-release {} --kallsyms {} --image {} --config {} --kbuild {} --source {} -o {}", RELAX_RMRR_BINARY,
+                  env_["RELEASE"], env_["KALLSYMS"], env_["VMLINUZ"], env_["CONFIG"], fake.string(), env_["SOURCE_TARBALL"], ko.string()));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("kbuild"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(ko));

@@ -16,7 +16,7 @@ using namespace rr;
 namespace {
 
 const analysis::LoadedKernel& kernel612() {
-  static std::optional<analysis::LoadedKernel> k = [] () -> std::optional<analysis::LoadedKernel> {
+  static std::optional<analysis::LoadedKernel> k = []() -> std::optional<analysis::LoadedKernel> {
     auto env = test::read_kernel_env("debian-6.12");
     for (const char* key : {"RELEASE", "VMLINUZ", "CONFIG", "KALLSYMS"})
       if (env[key].empty()) return std::nullopt;

@@ -2,12 +2,12 @@
 // /proc/kallsyms that tests/setup/kernel.sh dumped from the same kernel booted in QEMU with KASLR on. Debian 6.1
 // and 6.12 are set up by tests/run-all.sh and must be there; 5.10 and 7.3 (tests/run-eras.sh) are compared when
 // set up and skipped otherwise.
+#include "../unit/test_util.h"
 #include "analysis/bzimage.h"
 #include "analysis/elf_file.h"
 #include "analysis/image_kallsyms.h"
 #include "analysis/symbols.h"
 #include "kernel_env.h"
-#include "../unit/test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -59,29 +59,28 @@ TEST_P(RealImage, DecodedTableEqualsTheBootDump) {
     uint64_t want = d.address >= 0xffff800000000000ull ? d.address - slide : d.address;
     if (got[i].name != d.name || got[i].type != d.type || got[i].address != want) {
       if (++mismatches <= 5)
-        ADD_FAILURE() << era.kernel << " entry " << i << ": decoded " << got[i].name << " " << got[i].type << " "
-                      << std::hex << got[i].address << ", dump " << d.name << " " << d.type << " " << want;
+        ADD_FAILURE() << era.kernel << " entry " << i << ": decoded " << got[i].name << " " << got[i].type << " " << std::hex
+                      << got[i].address << ", dump " << d.name << " " << d.type << " " << want;
     }
   }
   EXPECT_EQ(mismatches, 0u);
-  std::cout << era.kernel << ": " << got.size() << " symbols compared (names, types, order, addresses less the KASLR slide "
-            << std::hex << slide << std::dec << "), " << mismatches << " differ; layout "
-            << analysis::layout_name(decoded->layout) << ", " << decoded->self_checked << " tables self-checked\n";
+  std::cout << era.kernel << ": " << got.size() << " symbols compared (names, types, order, addresses less the KASLR slide " << std::hex
+            << slide << std::dec << "), " << mismatches << " differ; layout " << analysis::layout_name(decoded->layout) << ", "
+            << decoded->self_checked << " tables self-checked\n";
   RecordProperty("symbols_compared", static_cast<int>(got.size()));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Debian, RealImage,
-    ::testing::Values(Era{"debian-5.10", false, analysis::KallsymsLayout::offsets_first},
-                      Era{"debian-6.1", true, analysis::KallsymsLayout::offsets_first_seqs},
-                      Era{"debian-6.12", true, analysis::KallsymsLayout::num_syms_first},
-                      Era{"debian-7.3", false, analysis::KallsymsLayout::num_syms_first_no_base}),
-    [](const ::testing::TestParamInfo<Era>& p) {
-      std::string n = p.param.kernel;
-      for (char& c : n)
-        if (c == '-' || c == '.') c = '_';
-      return n;
-    });
+INSTANTIATE_TEST_SUITE_P(Debian, RealImage,
+                         ::testing::Values(Era{"debian-5.10", false, analysis::KallsymsLayout::offsets_first},
+                                           Era{"debian-6.1", true, analysis::KallsymsLayout::offsets_first_seqs},
+                                           Era{"debian-6.12", true, analysis::KallsymsLayout::num_syms_first},
+                                           Era{"debian-7.3", false, analysis::KallsymsLayout::num_syms_first_no_base}),
+                         [](const ::testing::TestParamInfo<Era>& p) {
+                           std::string n = p.param.kernel;
+                           for (char& c : n)
+                             if (c == '-' || c == '.') c = '_';
+                           return n;
+                         });
 
 // The real 6.1 image with its token table zeroed, with one marker changed, and cut short: each an error, not a table.
 TEST(RealImageDamaged, EveryDamageIsAnError) {

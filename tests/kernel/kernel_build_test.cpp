@@ -5,13 +5,13 @@
 //   $RELAX_RMRR_KERNEL_ENV, else ${RELAX_RMRR_CACHE:-/var/cache/relax-rmrr}/kernels/debian-6.1/kernel.env
 //   (written by tests/setup/kernel.sh debian-6.1: KBUILD=, SOURCE_TARBALL=, RELEASE=),
 //   else the environment variables RELAX_RMRR_KBUILD and RELAX_RMRR_SOURCE_TARBALL.
+#include "../unit/test_util.h"
 #include "build/compile.h"
 #include "common/file.h"
 #include "common/subprocess.h"
+#include "kernel_env.h"
 #include "source/source.h"
 #include "source/transform.h"
-#include "../unit/test_util.h"
-#include "kernel_env.h"
 
 #include <gelf.h>
 #include <libelf.h>
@@ -39,7 +39,8 @@ struct Inputs {
 
 Inputs inputs() {
   test::KernelEnv env = test::read_kernel_env();
-  return {env.get("KBUILD"), env.get("SOURCE_TARBALL"), env.values.empty() ? "environment (no " + env.file.string() + ")" : env.file.string()};
+  return {env.get("KBUILD"), env.get("SOURCE_TARBALL"),
+          env.values.empty() ? "environment (no " + env.file.string() + ")" : env.file.string()};
 }
 
 // Section name -> bytes, for the .text.* sections of an object (libelf).
@@ -141,9 +142,10 @@ TEST_F(Debian61, OriginalAndPatchedCompileAndDifferWhereExpected) {
   o.work_dir = work.path();
   auto r = build::compile_source(drv.tree, drv.transform, o);
   ASSERT_TRUE(r.ok()) << r.error().message << "\nhint: " << r.error().hint;
-  fmt::print(stderr, "compiled both in {:.1f}s wall (original {:.1f}s, patched {:.1f}s), CC={}\n", r->seconds,
-             r->original.seconds, r->patched.seconds, r->cc.empty() ? "(kbuild default)" : r->cc);
-  EXPECT_EQ(r->patched.make_output.find("warning:"), std::string::npos) << "the transform must compile cleanly:\n" << r->patched.make_output;
+  fmt::print(stderr, "compiled both in {:.1f}s wall (original {:.1f}s, patched {:.1f}s), CC={}\n", r->seconds, r->original.seconds,
+             r->patched.seconds, r->cc.empty() ? "(kbuild default)" : r->cc);
+  EXPECT_EQ(r->patched.make_output.find("warning:"), std::string::npos) << "the transform must compile cleanly:\n"
+                                                                        << r->patched.make_output;
   ASSERT_TRUE(fs::is_regular_file(r->original.object));
   ASSERT_TRUE(fs::is_regular_file(r->patched.object));
   EXPECT_NE(r->original.compiler_command.find("-ffunction-sections"), std::string::npos) << r->original.compiler_command;

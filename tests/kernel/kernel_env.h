@@ -37,7 +37,7 @@ inline std::string shell_unquote(std::string_view v) {
 }
 
 struct KernelEnv {
-  std::filesystem::path file;                 // where it was looked for
+  std::filesystem::path file;  // where it was looked for
   std::map<std::string, std::string> values;  // KEY -> value; empty when the file is missing
 
   std::string get(const std::string& key) const {
@@ -55,7 +55,9 @@ inline KernelEnv read_kernel_env(const std::string& kernel = "debian-6.1") {
   KernelEnv k;
   if (!env("RELAX_RMRR_KERNEL_ENV").empty()) k.file = env("RELAX_RMRR_KERNEL_ENV");
   else if (!env("RELAX_RMRR_KERNEL_DIR").empty()) k.file = std::filesystem::path(env("RELAX_RMRR_KERNEL_DIR")) / "kernel.env";
-  else k.file = std::filesystem::path(env("RELAX_RMRR_CACHE").empty() ? "/var/cache/relax-rmrr" : env("RELAX_RMRR_CACHE")) / "kernels" / kernel / "kernel.env";
+  else
+    k.file = std::filesystem::path(env("RELAX_RMRR_CACHE").empty() ? "/var/cache/relax-rmrr" : env("RELAX_RMRR_CACHE")) / "kernels" /
+             kernel / "kernel.env";
   if (auto text = read_file_text(k.file)) {
     for (const auto& raw : split_lines(*text)) {
       std::string line = trim(raw);

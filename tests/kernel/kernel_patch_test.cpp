@@ -10,15 +10,15 @@
 //   - on 6.1, against the 6.1 headers: the full patch compiles cleanly, the kpatch patch too, and the full
 //     patch with the option forced on changes the same (non-__init) functions as the livepatch transform:
 //     intel_iommu_attach_device and intel_iommu_get_resv_regions (diff::compare on the objects).
+#include "source/kernel_patch.h"
+#include "../unit/test_util.h"
 #include "build/compile.h"
 #include "common/file.h"
 #include "diff/function_diff.h"
 #include "diff/object.h"
 #include "kernel_env.h"
-#include "source/kernel_patch.h"
 #include "source/source.h"
 #include "source/transform.h"
-#include "../unit/test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -41,8 +41,9 @@ std::string changed_lines(std::string_view patch) {
   return out;
 }
 
-constexpr const char* kExtraSetup = "run `tests/setup/kernel-patch-sources.sh` (it downloads the linux-source "
-                                    "tarballs and writes sources.env)";
+constexpr const char* kExtraSetup =
+    "run `tests/setup/kernel-patch-sources.sh` (it downloads the linux-source "
+    "tarballs and writes sources.env)";
 
 fs::path cache_root() {
   const char* c = std::getenv("RELAX_RMRR_CACHE");
@@ -62,9 +63,9 @@ std::map<std::string, std::string> read_sources_env() {
 }
 
 struct TreeCase {
-  std::string key;         // sources.env key, or "DEBIAN_6_1" (kernel.env)
-  std::string era;         // what `patch` must report
-  std::string layout_path; // the driver's path
+  std::string key;  // sources.env key, or "DEBIAN_6_1" (kernel.env)
+  std::string era;  // what `patch` must report
+  std::string layout_path;  // the driver's path
 };
 
 void PrintTo(const TreeCase& c, std::ostream* os) { *os << c.key; }
@@ -175,8 +176,8 @@ TEST_P(ReferencePatches, MatchTheToolsOutput) {
   run_ok(fmt::format("{} patch --format {} --source {} -o {} >/dev/null", RELAX_RMRR_BINARY, ref.format, tarball.string(), out.string()));
   auto got = read_file_text(out);
   ASSERT_TRUE(got.ok());
-  EXPECT_EQ(*got, *want) << ref.file << " is stale: regenerate it with `relax-rmrr patch --format " << ref.format
-                         << " --source " << tarball.string() << " -o " << ref.file << "`";
+  EXPECT_EQ(*got, *want) << ref.file << " is stale: regenerate it with `relax-rmrr patch --format " << ref.format << " --source "
+                         << tarball.string() << " -o " << ref.file << "`";
 }
 
 INSTANTIATE_TEST_SUITE_P(Files, ReferencePatches,
@@ -197,7 +198,8 @@ class Debian61Compile : public ::testing::Test {
     auto env = test::read_kernel_env("debian-6.1");
     kbuild_ = env["KBUILD"];
     ASSERT_FALSE(kbuild_.empty()) << "no KBUILD in debian-6.1's kernel.env: " << test::kernel_env_setup_hint("debian-6.1");
-    ASSERT_TRUE(fs::is_regular_file(kbuild_ / "Makefile")) << kbuild_ << " is not a kbuild tree: " << test::kernel_env_setup_hint("debian-6.1");
+    ASSERT_TRUE(fs::is_regular_file(kbuild_ / "Makefile"))
+        << kbuild_ << " is not a kbuild tree: " << test::kernel_env_setup_hint("debian-6.1");
   }
   fs::path tarball_, kbuild_;
 };

@@ -2,10 +2,10 @@
 // source matches its image; the same source with one constant changed in intel_iommu_attach_device, a
 // "neighbouring stable release", a changed struct and another era's source are refused; `build --force`
 // builds anyway, says so loudly and records it in the module. Missing inputs fail naming the setup step.
+#include "../unit/test_util.h"
 #include "common/json.h"
 #include "kernel_env.h"
 #include "source/source.h"
-#include "../unit/test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -112,8 +112,8 @@ TEST_F(VerifyKernel, OneConstantChangedInAttachIsRefusedNamingFunctionAndOffset)
 // replacement calls (not one it replaces).
 TEST_F(VerifyKernel, NeighbouringStableReleaseIsRefused) {
   fs::path tree = edited_tree("backport", [](std::string& s) {
-    replace_in_function(s, "static void device_block_translation(struct device *dev)\n{",
-                        "\tstruct intel_iommu *iommu = info->iommu;\n", "\tstruct intel_iommu *iommu;\n\n\tif (!info)\n\t\treturn;\n\tiommu = info->iommu;\n");
+    replace_in_function(s, "static void device_block_translation(struct device *dev)\n{", "\tstruct intel_iommu *iommu = info->iommu;\n",
+                        "\tstruct intel_iommu *iommu;\n\n\tif (!info)\n\t\treturn;\n\tiommu = info->iommu;\n");
   });
   auto r = run("verify", "--source " + tree.string());
   EXPECT_EQ(r.exit_code, 4) << r.output << stderr_;

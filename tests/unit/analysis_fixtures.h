@@ -66,8 +66,8 @@ inline Bytes build_elf(const std::vector<SectionSpec>& sections, const std::vect
   // Keep every buffer alive until elf_update.
   std::vector<Bytes> keep;
   std::map<std::string, size_t> index;
-  auto add_section = [&](const std::string& name, uint32_t type, uint64_t flags, uint64_t addr, Bytes data,
-                         Elf_Type dtype, uint64_t entsize) {
+  auto add_section = [&](const std::string& name, uint32_t type, uint64_t flags, uint64_t addr, Bytes data, Elf_Type dtype,
+                         uint64_t entsize) {
     Elf_Scn* scn = elf_newscn(e);
     Elf_Data* d = elf_newdata(scn);
     keep.push_back(std::move(data));
@@ -95,9 +95,11 @@ inline Bytes build_elf(const std::vector<SectionSpec>& sections, const std::vect
     Bytes symtab(sizeof(Elf64_Sym), 0);  // the null symbol
     // Locals first, as ELF requires.
     std::vector<SymbolSpec> ordered;
-    for (const auto& s : symbols) if (s.bind == STB_LOCAL) ordered.push_back(s);
+    for (const auto& s : symbols)
+      if (s.bind == STB_LOCAL) ordered.push_back(s);
     size_t locals = ordered.size() + 1;
-    for (const auto& s : symbols) if (s.bind != STB_LOCAL) ordered.push_back(s);
+    for (const auto& s : symbols)
+      if (s.bind != STB_LOCAL) ordered.push_back(s);
     for (const auto& s : ordered) {
       Elf64_Sym sym{};
       sym.st_name = static_cast<uint32_t>(strtab.size());
@@ -196,8 +198,8 @@ inline Bytes build_btf(const BtfSpec& spec) {
 
 // A minimal x86 bzImage: setup sectors with the "HdrS" header, a version string, then the protected-mode part
 // with the payload at payload_offset.
-inline Bytes build_bzimage(const Bytes& payload, uint8_t setup_sects = 3, const std::string& version =
-                                                                            "6.1.0-99-test (tester@example) #1 SMP") {
+inline Bytes build_bzimage(const Bytes& payload, uint8_t setup_sects = 3,
+                           const std::string& version = "6.1.0-99-test (tester@example) #1 SMP") {
   size_t code = (size_t{setup_sects} + 1) * 512;
   const uint32_t payload_offset = 0x180;
   Bytes img(code + payload_offset, 0);
@@ -224,8 +226,7 @@ inline Bytes compress_with(const std::string& command, const Bytes& data) {
   TempDir dir;
   auto in = dir.path() / "in";
   auto out = dir.path() / "out";
-  if (!write_file_text(in, std::string_view(reinterpret_cast<const char*>(data.data()), data.size())))
-    throw std::runtime_error("write");
+  if (!write_file_text(in, std::string_view(reinterpret_cast<const char*>(data.data()), data.size()))) throw std::runtime_error("write");
   auto r = run_command(fmt::format("{} -c < {} > {}", command, in.string(), out.string()));
   if (r.exit_code != 0) throw std::runtime_error(command + " failed: " + r.output);
   auto bytes = read_file_bytes(out);
@@ -239,8 +240,9 @@ inline Bytes compress_with(const std::string& command, const Bytes& data) {
 
 // A vmlinux-like ELF: .text at the x86-64 default link address, a banner in .rodata, optionally .BTF and symbols.
 inline Bytes build_vmlinux(const Bytes& btf, bool with_symbols,
-                           const std::string& banner = "Linux version 6.1.0-99-test (tester@example) (gcc-12 (Debian "
-                                                       "12.2.0-14) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP\n") {
+                           const std::string& banner =
+                               "Linux version 6.1.0-99-test (tester@example) (gcc-12 (Debian "
+                               "12.2.0-14) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP\n") {
   std::vector<SectionSpec> secs;
   secs.push_back({".text", SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, 0xffffffff81000000ull, Bytes(0x400, 0xcc)});
   Bytes ro = to_bytes(std::string("padding") + std::string(1, '\0') + banner + std::string(1, '\0'));

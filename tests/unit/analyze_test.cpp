@@ -37,9 +37,7 @@ void write(const fs::path& p, std::string_view text) {
   fs::create_directories(p.parent_path());
   ASSERT_TRUE(write_file_text(p, text).ok()) << p;
 }
-void write_bytes(const fs::path& p, const Bytes& b) {
-  write(p, std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
-}
+void write_bytes(const fs::path& p, const Bytes& b) { write(p, std::string_view(reinterpret_cast<const char*>(b.data()), b.size())); }
 
 struct FakeHost {
   test::TempDir dir;
@@ -53,9 +51,10 @@ struct FakeHost {
 };
 
 // A running 6.1-like kernel: /proc/kallsyms, BTF, ftrace list, config, headers with Module.symvers.
-void populate_running(const FakeHost& h, bool require_direct, const std::string& filter_functions =
-                                                                  "intel_iommu_attach_device\nintel_iommu_get_resv_regions\n"
-                                                                  "device_to_iommu\nvfio_helper [vfio]\n") {
+void populate_running(const FakeHost& h, bool require_direct,
+                      const std::string& filter_functions =
+                          "intel_iommu_attach_device\nintel_iommu_get_resv_regions\n"
+                          "device_to_iommu\nvfio_helper [vfio]\n") {
   fs::path r = h.root();
   write(r / "proc/kallsyms", kallsyms_text(0x1e00000));
   write_bytes(r / "sys/kernel/btf/vmlinux", test::build_btf({.dev_iommu = true, .require_direct = require_direct}));
@@ -194,8 +193,7 @@ TEST(KernelAnalysis, BtfOfAnotherKernelIsCaught) {
   FakeHost h;
   populate_running(h, true);
   // A BTF without the intel driver (e.g. the build host's) next to symbols that have it.
-  write_bytes(h.root() / "sys/kernel/btf/vmlinux",
-              test::build_btf({.require_direct = true, .attach_func = false, .resv_func = false}));
+  write_bytes(h.root() / "sys/kernel/btf/vmlinux", test::build_btf({.require_direct = true, .attach_func = false, .resv_func = false}));
   auto f = analyze(h.inputs());
   ASSERT_TRUE(f.ok()) << f.error().message;
   EXPECT_EQ(f->era, Era::unknown);
@@ -310,8 +308,8 @@ TEST(KernelAnalysis, InstalledKernelTakesItsSymbolsFromTheImage) {
   syms.push_back({test::kTextAddress + 0x7ff000, 't', "intel_iommu_attach_device.cold"});
   std::stable_sort(syms.begin(), syms.end(), [](auto& a, auto& b) { return a.address < b.address; });
   std::string banner = "Linux version " + kRelease + " (tester@example) (gcc-12 (Debian 12.2.0-14) 12.2.0, GNU ld 2.40) #1 SMP";
-  test::KallsymsEncoder enc({analysis::KallsymsLayout::offsets_first_seqs, analysis::KallsymsAddressForm::absolute_percpu, 8,
-                             syms, false, banner + std::string(8, '\0')});
+  test::KallsymsEncoder enc({analysis::KallsymsLayout::offsets_first_seqs, analysis::KallsymsAddressForm::absolute_percpu, 8, syms, false,
+                             banner + std::string(8, '\0')});
   std::vector<test::SectionSpec> secs = {
       {".text", SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, test::kTextAddress, Bytes(0x100, 0xcc)},
       {".rodata", SHT_PROGBITS, SHF_ALLOC, test::kRodataAddress, enc.rodata()},
@@ -481,8 +479,8 @@ TEST(KernelAnalysis, LoadedKernelKeepsTheInputsForLaterStages) {
 TEST(KernelAnalysis, ImageOfAnotherReleaseIsBlocking) {
   FakeHost h;
   fs::path r = h.root();
-  write_bytes(r / "vmlinuz", test::build_bzimage(test::compress_with("gzip -n", test::build_vmlinux(test::build_btf({}), false)),
-                                                 3, "6.1.0-1-other (x@y) #1 SMP"));
+  write_bytes(r / "vmlinuz", test::build_bzimage(test::compress_with("gzip -n", test::build_vmlinux(test::build_btf({}), false)), 3,
+                                                 "6.1.0-1-other (x@y) #1 SMP"));
   write(r / "kallsyms", kallsyms_text(0));
   AnalyzeInputs in = h.inputs();
   in.release = kRelease;
@@ -600,8 +598,8 @@ TEST(AnalyzeCommand, JsonAndExitCodes) {
   EXPECT_TRUE((*j)["targets"][1]["patchable"].as_bool());
   EXPECT_EQ((*j)["config"]["CONFIG_LIVEPATCH"].as_string(), "y");
 
-  auto human = test::run_command(fmt::format("{} analyze --image {} --kallsyms {}", bin, (r / "vmlinuz").string(),
-                                             (r / "kallsyms").string()));
+  auto human =
+      test::run_command(fmt::format("{} analyze --image {} --kallsyms {}", bin, (r / "vmlinuz").string(), (r / "kallsyms").string()));
   EXPECT_NE(human.output.find("era: attach-check"), std::string::npos) << human.output;
   EXPECT_NE(human.output.find("intel_iommu_attach_device.cold"), std::string::npos) << human.output;
 

@@ -1,6 +1,6 @@
 // disable/unload refuse while a VFIO user holds an RMRR device (lifecycle/assigned.h explains why).
-#include "fake_host.h"
 #include "lifecycle/assigned.h"
+#include "fake_host.h"
 
 #include <gtest/gtest.h>
 

@@ -23,9 +23,7 @@ void write(const fs::path& p, std::string_view text) {
   fs::create_directories(p.parent_path());
   ASSERT_TRUE(write_file_text(p, text).ok()) << p;
 }
-void write_bytes(const fs::path& p, const Bytes& b) {
-  write(p, std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
-}
+void write_bytes(const fs::path& p, const Bytes& b) { write(p, std::string_view(reinterpret_cast<const char*>(b.data()), b.size())); }
 
 std::string kallsyms_text() {
   std::string s;
@@ -72,14 +70,16 @@ class BadInput : public ::testing::Test {
 
   // `relax-rmrr build` on the synthetic kernel, with `replace` naming the inputs swapped for bad ones.
   test::CommandResult build(const std::map<std::string, fs::path>& replace = {}, bool quiet = true) const {
-    std::map<std::string, fs::path> in{{"--image", path("vmlinuz")}, {"--kallsyms", path("kallsyms")},
-                                       {"--config", path("config")},  {"--kbuild", path("kbuild")},
+    std::map<std::string, fs::path> in{{"--image", path("vmlinuz")},
+                                       {"--kallsyms", path("kallsyms")},
+                                       {"--config", path("config")},
+                                       {"--kbuild", path("kbuild")},
                                        {"--source", path("src")}};
     for (const auto& [k, v] : replace) in[k] = v;
     std::string args;
     for (const auto& [k, v] : in) args += fmt::format(" {} {}", k, v.string());
-    return test::run_command(fmt::format("{} build{} --keep-tmp {}{} -o {}", RELAX_RMRR_BINARY, quiet ? " -q" : "",
-                                         path("work").string(), args, output().string()));
+    return test::run_command(fmt::format("{} build{} --keep-tmp {}{} -o {}", RELAX_RMRR_BINARY, quiet ? " -q" : "", path("work").string(),
+                                         args, output().string()));
   }
 
   // The documented exit code, the words that tell the user what to do, and nothing written.
@@ -163,13 +163,14 @@ TEST_F(BadInput, BzImageWithCorruptPayload) {
   ASSERT_GT(img.size(), payload + 600);
   for (size_t i = payload + 200; i < payload + 400; ++i) img[i] ^= 0x5a;
   write_bytes(path("corrupt-vmlinuz"), img);
-  expect_refusal(build({{"--image", path("corrupt-vmlinuz")}}), ExitCode::bad_input,
-                 {"corrupt-vmlinuz", "gzip", "--image"});
+  expect_refusal(build({{"--image", path("corrupt-vmlinuz")}}), ExitCode::bad_input, {"corrupt-vmlinuz", "gzip", "--image"});
 }
 
 // A kallsyms "dump" that is no such thing.
 TEST_F(BadInput, KallsymsOfGarbage) {
-  write(path("garbage"), "\x7f" "ELF\x02\x01 this is not kallsyms\n\x01\x02\x03 at all\n");
+  write(path("garbage"),
+        "\x7f"
+        "ELF\x02\x01 this is not kallsyms\n\x01\x02\x03 at all\n");
   expect_refusal(build({{"--kallsyms", path("garbage")}}), ExitCode::bad_input, {"garbage", "line 1", "/proc/kallsyms"});
 }
 
@@ -177,8 +178,7 @@ TEST_F(BadInput, KallsymsOfGarbage) {
 TEST_F(BadInput, SourceTreeWithoutIntelIommu) {
   write(path("partial/drivers/iommu/intel/dmar.c"), "/* no iommu.c here */\n");
   write(path("partial/drivers/iommu/Makefile"), "obj-y += intel/\n");
-  expect_refusal(build({{"--source", path("partial")}}), ExitCode::bad_input,
-                 {"drivers/iommu", "intel-iommu", "source complete"});
+  expect_refusal(build({{"--source", path("partial")}}), ExitCode::bad_input, {"drivers/iommu", "intel-iommu", "source complete"});
 }
 
 // Headers (a kbuild tree) of another kernel than the target.

@@ -48,7 +48,7 @@ TEST(Btf, TypeCountIncludesVoidAndTheLastTypeIsScanned) {
   ASSERT_NE(raw, nullptr);
   int intt = btf__add_int(raw, "int", 4, BTF_INT_SIGNED);  // id 1
   ASSERT_EQ(intt, 1);
-  ASSERT_EQ(btf__add_struct(raw, "last_one", 8), 2);       // id 2, the last type
+  ASSERT_EQ(btf__add_struct(raw, "last_one", 8), 2);  // id 2, the last type
   ASSERT_EQ(btf__add_field(raw, "a", intt, 0, 0), 0);
   ASSERT_EQ(btf__add_field(raw, "b", intt, 32, 0), 0);
   uint32_t size = 0;
@@ -78,7 +78,7 @@ TEST(Btf, StructDataEndLeavesOutTheTailPadding) {
   btf__add_field(raw, "type", u8, 64, 0);
   btf__add_field(raw, "len", u8, 72, 0);
   btf__add_struct(raw, "flags", 4);
-  btf__add_field(raw, "a", u8, 0, 3);   // bitfields: 3 bits, then 6 bits from bit 3
+  btf__add_field(raw, "a", u8, 0, 3);  // bitfields: 3 bits, then 6 bits from bit 3
   btf__add_field(raw, "b", u8, 3, 6);
   uint32_t size = 0;
   const void* data = btf__raw_data(raw, &size);

@@ -18,12 +18,8 @@ struct Tool {
 };
 
 const Tool kTools[] = {
-    {Compression::gzip, "gzip -9 -n", true},
-    {Compression::xz, "xz --check=crc32", true},
-    {Compression::lzma, "lzma -9", false},
-    {Compression::zstd, "zstd -q -19", true},
-    {Compression::lz4, "lz4 -q -l -9", false},
-    {Compression::bzip2, "bzip2 -9", true},
+    {Compression::gzip, "gzip -9 -n", true},  {Compression::xz, "xz --check=crc32", true}, {Compression::lzma, "lzma -9", false},
+    {Compression::zstd, "zstd -q -19", true}, {Compression::lz4, "lz4 -q -l -9", false},   {Compression::bzip2, "bzip2 -9", true},
 };
 
 // gtest prints the parameter in test names and failures.

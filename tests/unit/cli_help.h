@@ -11,8 +11,8 @@
 namespace rr::test {
 
 struct HelpPage {
-  std::vector<std::string> subcommands;               // "Subcommands:" section, first word of each entry
-  std::vector<std::vector<std::string>> options;      // "Options:" section, each entry's names ("-o", "--output")
+  std::vector<std::string> subcommands;  // "Subcommands:" section, first word of each entry
+  std::vector<std::vector<std::string>> options;  // "Options:" section, each entry's names ("-o", "--output")
   int exit_code = -1;
 };
 

@@ -1,9 +1,9 @@
 // The compile stage without a kernel: .cmd parsing, the target compiler, and the errors a broken
 // kbuild tree gives. The real compile is in tests/kernel (label `kernel`).
-#include "build/command_cache.h"
 #include "build/compile.h"
-#include "source/transform.h"
+#include "build/command_cache.h"
 #include "common/file.h"
+#include "source/transform.h"
 #include "test_util.h"
 
 #include <gtest/gtest.h>
@@ -87,8 +87,9 @@ TEST(CompileVariant, MissingTargetCompilerIsNamed) {
 void fake_kbuild(const fs::path& dir, bool fail,
                  const std::string& error_line = "$(M)/iommu.c:12:10: fatal error: linux/nothing.h: No such file or directory") {
   fs::create_directories(dir);
-  std::string mk = fail ? "%.o:\n\t@echo '" + error_line + "' >&2; exit 1\n"
-                        : "%.o:\n\t@cp $(M)/$*.c $(M)/$@\n\t@echo 'cmd_$(M)/$@ := $(CC) -c -o $(M)/$@ $(M)/$*.c ; true' > $(M)/$(@D)/.$(@F).cmd\n";
+  std::string mk =
+      fail ? "%.o:\n\t@echo '" + error_line + "' >&2; exit 1\n"
+           : "%.o:\n\t@cp $(M)/$*.c $(M)/$@\n\t@echo 'cmd_$(M)/$@ := $(CC) -c -o $(M)/$@ $(M)/$*.c ; true' > $(M)/$(@D)/.$(@F).cmd\n";
   ASSERT_TRUE(write_file_text(dir / "Makefile", mk).ok());
 }
 
@@ -108,16 +109,19 @@ TEST(CompilePair, RunsBothVariantsAndReadsTheCmdFile) {
   EXPECT_EQ(r->patched.object, d.path() / "work/patched/iommu.o");
   EXPECT_EQ(*read_file_text(r->original.object), "original\n");
   EXPECT_EQ(*read_file_text(r->patched.object), "patched\n");
-  EXPECT_EQ(r->original.compiler_command, fmt::format("cc-test -c -o {0}/original/iommu.o {0}/original/iommu.c", (d.path() / "work").string()));
+  EXPECT_EQ(r->original.compiler_command,
+            fmt::format("cc-test -c -o {0}/original/iommu.o {0}/original/iommu.c", (d.path() / "work").string()));
   // Both variants in one make: kbuild's start-up once.
-  EXPECT_EQ(r->original.make_argv, (std::vector<std::string>{"make", "-C", (d.path() / "kbuild").string(), "M=" + (d.path() / "work").string(), "-j2",
-                                                             "CC=cc-test", "original/iommu.o", "patched/iommu.o"}));
+  EXPECT_EQ(r->original.make_argv,
+            (std::vector<std::string>{"make", "-C", (d.path() / "kbuild").string(), "M=" + (d.path() / "work").string(), "-j2",
+                                      "CC=cc-test", "original/iommu.o", "patched/iommu.o"}));
   EXPECT_EQ(r->patched.make_argv, r->original.make_argv);
   auto kb = read_file_text(d.path() / "work/patched/Kbuild");
   ASSERT_TRUE(kb.ok());
   EXPECT_NE(kb->find("obj-y := iommu.o\n"), std::string::npos) << *kb;
   EXPECT_NE(kb->find("ccflags-y := -I/src/drivers/iommu/intel -I/src/drivers/iommu -ffunction-sections -fdata-sections "
-                     "-fmacro-prefix-map=" + (d.path() / "work/patched").string() + "/=drivers/iommu/intel/\n"),
+                     "-fmacro-prefix-map=" +
+                     (d.path() / "work/patched").string() + "/=drivers/iommu/intel/\n"),
             std::string::npos)
       << *kb;
   EXPECT_GT(r->seconds, 0.0);
@@ -137,8 +141,9 @@ TEST(CompilePair, RunsBothVariantsAndReadsTheCmdFile) {
   o.work_dir = d.path() / "work-alone";
   r = build::compile_pair(o, "a\n", "b\n");
   ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_EQ(r->original.make_argv, (std::vector<std::string>{"make", "-C", (d.path() / "kbuild").string(),
-                                                             "M=" + (d.path() / "work-alone/original").string(), "CC=cc-test", "intel-iommu.o"}));
+  EXPECT_EQ(r->original.make_argv,
+            (std::vector<std::string>{"make", "-C", (d.path() / "kbuild").string(), "M=" + (d.path() / "work-alone/original").string(),
+                                      "CC=cc-test", "intel-iommu.o"}));
   kb = read_file_text(d.path() / "work-old/original/Kbuild");
   EXPECT_NE(kb->find("obj-m := intel-iommu.o\n"), std::string::npos) << *kb;
   EXPECT_NE(kb->find("=drivers/iommu/\n"), std::string::npos) << "__FILE__ maps to the old in-tree directory: " << *kb;
@@ -253,10 +258,13 @@ void replayable_kbuild(const fs::path& dir) {
                   .ok());
   std::string mk =
       "%.o:\n"
-      "\t@echo $(M) >> " + (dir / "make.log").string() + "\n"
+      "\t@echo $(M) >> " +
+      (dir / "make.log").string() +
+      "\n"
       "\t@if grep -q BROKEN $(M)/$*.c; then echo '$(M)/$*.c:2585:23: error: storage size of iommu_syscore is not known' >&2; exit 1; fi\n"
       "\t@cp $(M)/$*.c $(M)/$@\n"
-      "\t@sed 's#@DIR@#$(M)/$(@D)#g' " + (dir / "cmd.template").string() + " > $(M)/$(@D)/.$(@F).cmd\n";
+      "\t@sed 's#@DIR@#$(M)/$(@D)#g' " +
+      (dir / "cmd.template").string() + " > $(M)/$(@D)/.$(@F).cmd\n";
   ASSERT_TRUE(write_file_text(dir / "Makefile", mk).ok());
   ASSERT_TRUE(write_file_text(dir / "include/config/auto.conf", "CONFIG_A=y\n").ok());
 }
@@ -314,7 +322,9 @@ TEST(CommandCache, RelativeCommandsRunWhereMakeRanThem) {
   fs::create_directories(d.path() / "kbuild");
   std::string mk =
       "%.o:\n"
-      "\t@echo $(M) >> " + (d.path() / "kbuild/make.log").string() + "\n"
+      "\t@echo $(M) >> " +
+      (d.path() / "kbuild/make.log").string() +
+      "\n"
       "\t@cd $(M) && cp $*.c $@\n"
       "\t@echo 'cmd_$@ := cp -f $*.c $@ # -fmacro-prefix-map=$(M)/$(@D)/=x/' > $(M)/$(@D)/.$(@F).cmd\n";
   ASSERT_TRUE(write_file_text(d.path() / "kbuild/Makefile", mk).ok());

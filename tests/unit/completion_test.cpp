@@ -55,8 +55,7 @@ class Completion : public ::testing::Test {
 
   // What the completion offers for each command line of `queries` (the last word of each is the word being
   // completed), run in `cwd` (default: the test directory). One bash for all of them.
-  static std::vector<std::set<std::string>> complete_all(const std::vector<std::vector<std::string>>& queries,
-                                                         const fs::path& cwd = {}) {
+  static std::vector<std::set<std::string>> complete_all(const std::vector<std::vector<std::string>>& queries, const fs::path& cwd = {}) {
     std::string input;
     for (const auto& words : queries) {
       for (const auto& w : words) input += w + "\x1f";
@@ -158,8 +157,8 @@ TEST_F(Completion, OffersEveryOptionOfEverySubcommand) {
         EXPECT_TRUE(dash.count(name)) << "relax-rmrr " << sub << " -<TAB> does not offer " << name << ": " << show(dash);
         if (name.size() > 2) {
           const auto& got = offered[q++];
-          EXPECT_TRUE(got.count(name)) << "relax-rmrr " << sub << " " << name.substr(0, name.size() - 1)
-                                       << "<TAB> does not offer " << name << ": " << show(got);
+          EXPECT_TRUE(got.count(name)) << "relax-rmrr " << sub << " " << name.substr(0, name.size() - 1) << "<TAB> does not offer " << name
+                                       << ": " << show(got);
         }
         ++checked;
       }

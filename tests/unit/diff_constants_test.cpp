@@ -1,9 +1,9 @@
 // diff::compare and compiler-numbered constants: adding a string or a constant before a function renumbers
 // the .LC labels of everything after it; that must not count as a change (issue 8: the full kernel patch adds
 // strings to intel_iommu_setup(), which renumbered a .rodata.cst constant of intel_iommu_probe_device()).
+#include "common/file.h"
 #include "diff/function_diff.h"
 #include "diff/object.h"
-#include "common/file.h"
 #include "test_util.h"
 
 #include <gtest/gtest.h>
@@ -18,8 +18,8 @@ std::filesystem::path compile(const test::TempDir& d, const std::string& name, c
   auto src = d.path() / (name + ".c");
   EXPECT_TRUE(write_file_text(src, code).ok());
   auto obj = d.path() / (name + ".o");
-  auto r = test::run_command(fmt::format("gcc -O2 -fno-pic -mcmodel=kernel -ffunction-sections -fdata-sections -c -o {} {}",
-                                         obj.string(), src.string()));
+  auto r = test::run_command(
+      fmt::format("gcc -O2 -fno-pic -mcmodel=kernel -ffunction-sections -fdata-sections -c -o {} {}", obj.string(), src.string()));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   return obj;
 }
@@ -83,9 +83,9 @@ int counted(void) { int *seen = FLAG(); return ++*seen; }
 
 TEST(DiffConstants, RenumberedUniqueIdsAreNotAChange) {
   test::TempDir d;
-  auto a = compile(d, "a", std::string(kCounterPrelude) +
-                               "int relaxable(int x) { ASSERT(sizeof(x) == 4); ASSERT(sizeof(long) == 8); return x > 3; }\n" +
-                               kCounterTail);
+  auto a = compile(d, "a",
+                   std::string(kCounterPrelude) +
+                       "int relaxable(int x) { ASSERT(sizeof(x) == 4); ASSERT(sizeof(long) == 8); return x > 3; }\n" + kCounterTail);
   auto b = compile(d, "b", std::string(kCounterPrelude) + "int relaxable(int x) { (void)x; return 1; }\n" + kCounterTail);
   auto oa = obj::load(a);
   auto ob = obj::load(b);

@@ -190,7 +190,11 @@ TEST(Dmar, CutInsideAStructureNamesItsOffset) {
 
 TEST(Dmar, LyingLengthsAreErrors) {
   Bytes base = load("hp-proliant-dl360-g7.dat");
-  struct Case { size_t offset; uint16_t value; const char* expect; };
+  struct Case {
+    size_t offset;
+    uint16_t value;
+    const char* expect;
+  };
   // 0x52: first RMRR's length; 0x69: its first scope's length byte.
   for (Case c : {Case{0x52, 0, "shorter than its own header"}, Case{0x52, 2, "shorter than its own header"},
                  Case{0x52, 0xffff, "runs past the end"}, Case{0x52, 20, "fixed part"}}) {
@@ -232,8 +236,8 @@ TEST(Dmar, WrongSignatureAndTinyInputs) {
 }
 
 TEST(DmarCli, JsonOnStdoutAndExitCodes) {
-  auto ok = test::run_command(fmt::format("{} dmar --json {}/dmar/hp-proliant-dl360-g7.dat 2>/dev/null", RELAX_RMRR_BINARY,
-                                          RELAX_RMRR_FIXTURES));
+  auto ok =
+      test::run_command(fmt::format("{} dmar --json {}/dmar/hp-proliant-dl360-g7.dat 2>/dev/null", RELAX_RMRR_BINARY, RELAX_RMRR_FIXTURES));
   ASSERT_EQ(ok.exit_code, 0);
   auto j = Json::parse(ok.output);
   ASSERT_TRUE(j.ok()) << j.error().message;

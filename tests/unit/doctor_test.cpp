@@ -53,7 +53,8 @@ TEST(Doctor, HpDl360G7LocksTheRaidControllerAndSlotNics) {
   FakeHost h;
   build_dl360(h);
   h.set_kmsg({"DMAR: RMRR base: 0x000000df7e6000 end: 0x000000df7e7fff",
-              "vfio-pci 0000:06:00.0: DMAR: Device is ineligible for IOMMU domain attach due to platform RMRR requirement.  Contact your platform vendor.",
+              "vfio-pci 0000:06:00.0: DMAR: Device is ineligible for IOMMU domain attach due to platform RMRR requirement.  Contact your "
+              "platform vendor.",
               "e1000e: unrelated line"});
   auto r = doctor(h);
   EXPECT_EQ(r.exit_code, 1);

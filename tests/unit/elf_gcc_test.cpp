@@ -52,8 +52,10 @@ TEST(ElfFromGcc, AgreesWithNm) {
   auto d = dir.path();
   ASSERT_TRUE(write_file_text(d / "a.c", kUnitA));
   ASSERT_TRUE(write_file_text(d / "b.c", kUnitB));
-  auto cc = test::run_command(fmt::format("cd {} && gcc -O2 -fno-inline-functions-called-once -fno-pie -no-pie "
-                                          "-o prog a.c b.c", d.string()));
+  auto cc =
+      test::run_command(fmt::format("cd {} && gcc -O2 -fno-inline-functions-called-once -fno-pie -no-pie "
+                                    "-o prog a.c b.c",
+                                    d.string()));
   ASSERT_EQ(cc.exit_code, 0) << cc.output;
   auto nm = test::run_command(fmt::format("nm --defined-only {}/prog", d.string()));
   ASSERT_EQ(nm.exit_code, 0) << nm.output;

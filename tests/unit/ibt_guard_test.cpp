@@ -1,8 +1,8 @@
 // The IBT guard (klp/ibt_guard.h) on objects compiled by the test with gcc -fcf-protection and a synthetic
 // vmlinux whose .ibt_endbr_seal seals one function; symbols come as a kallsyms dump with a KASLR slide.
+#include "klp/ibt_guard.h"
 #include "analysis_fixtures.h"
 #include "diff/object.h"
-#include "klp/ibt_guard.h"
 #include "klp/klp_object.h"
 #include "test_util.h"
 
@@ -28,16 +28,17 @@ struct KernelFn {
   bool endbr;
 };
 const KernelFn kFns[] = {
-    {"sealed_fn", 0x100, true}, {"open_fn", 0x200, true},   {"take_sealed", 0x300, true},
+    {"sealed_fn", 0x100, true},   {"open_fn", 0x200, true},   {"take_sealed", 0x300, true},
     {"call_sealed", 0x340, true}, {"take_open", 0x380, true}, {"plain", 0x3c0, false},
 };
 
 obj::Object compile(const test::TempDir& dir, const std::string& name, const std::string& c, const std::string& cf) {
   fs::path src = dir.path() / (name + ".c"), o = dir.path() / (name + ".o");
   EXPECT_TRUE(write_file_text(src, c).ok());
-  auto r = test::run_command(fmt::format("gcc -O2 -c -fno-pic -mcmodel=kernel -ffunction-sections -fdata-sections "
-                                         "-fno-asynchronous-unwind-tables {} -o {} {}",
-                                         cf, o.string(), src.string()));
+  auto r =
+      test::run_command(fmt::format("gcc -O2 -c -fno-pic -mcmodel=kernel -ffunction-sections -fdata-sections "
+                                    "-fno-asynchronous-unwind-tables {} -o {} {}",
+                                    cf, o.string(), src.string()));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   auto loaded = obj::load(o);
   EXPECT_TRUE(loaded.ok()) << (loaded ? "" : loaded.error().message);
@@ -247,8 +248,8 @@ TEST(IbtGuard, DirectBranchDecoding) {
   obj::Section s;
   s.flags = SHF_EXECINSTR;
   s.data = {0xe8, 0, 0, 0, 0, 0x0f, 0x85, 0, 0, 0, 0, 0x48, 0x8d, 0x05, 0, 0, 0, 0, 0x48, 0xc7, 0x45, 0xe8, 0, 0, 0, 0};
-  EXPECT_TRUE(klp::is_direct_branch(s, {1, R_X86_64_PLT32, 0, -4}));   // call
-  EXPECT_TRUE(klp::is_direct_branch(s, {7, R_X86_64_PC32, 0, -4}));    // jne
+  EXPECT_TRUE(klp::is_direct_branch(s, {1, R_X86_64_PLT32, 0, -4}));  // call
+  EXPECT_TRUE(klp::is_direct_branch(s, {7, R_X86_64_PC32, 0, -4}));  // jne
   EXPECT_FALSE(klp::is_direct_branch(s, {14, R_X86_64_PC32, 0, -4}));  // lea rip-relative
-  EXPECT_FALSE(klp::is_direct_branch(s, {22, R_X86_64_32S, 0, 0}));    // movq $imm32 after a disp8 of 0xe8
+  EXPECT_FALSE(klp::is_direct_branch(s, {22, R_X86_64_32S, 0, 0}));  // movq $imm32 after a disp8 of 0xe8
 }

@@ -1,7 +1,7 @@
 // The kallsyms decoder on synthetic tables of every layout the kernel has used, and on broken ones: each decoding
 // must reproduce the symbols exactly, and a table that fails any cross-check must be an error, never a guess.
-#include "analysis/elf_file.h"
 #include "analysis/image_kallsyms.h"
+#include "analysis/elf_file.h"
 #include "kallsyms_fixtures.h"
 
 #include <gtest/gtest.h>
@@ -60,13 +60,12 @@ TEST_P(EveryLayout, DecodesExactlyWhatWasEncoded) {
 
 INSTANTIATE_TEST_SUITE_P(
     Kallsyms, EveryLayout,
-    ::testing::Values(
-        LayoutCase{"absolute", KallsymsLayout::absolute, KallsymsAddressForm::absolute, 8, false},
-        LayoutCase{"v5_10", KallsymsLayout::offsets_first, KallsymsAddressForm::absolute_percpu, 8, true},
-        LayoutCase{"v6_1_42", KallsymsLayout::offsets_first_seqs, KallsymsAddressForm::absolute_percpu, 8, true},
-        LayoutCase{"v6_4", KallsymsLayout::num_syms_first, KallsymsAddressForm::absolute_percpu, 8, true},
-        LayoutCase{"v6_15", KallsymsLayout::num_syms_first, KallsymsAddressForm::base_relative, 8, false},
-        LayoutCase{"v7_0", KallsymsLayout::num_syms_first_no_base, KallsymsAddressForm::place_relative, 4, false}),
+    ::testing::Values(LayoutCase{"absolute", KallsymsLayout::absolute, KallsymsAddressForm::absolute, 8, false},
+                      LayoutCase{"v5_10", KallsymsLayout::offsets_first, KallsymsAddressForm::absolute_percpu, 8, true},
+                      LayoutCase{"v6_1_42", KallsymsLayout::offsets_first_seqs, KallsymsAddressForm::absolute_percpu, 8, true},
+                      LayoutCase{"v6_4", KallsymsLayout::num_syms_first, KallsymsAddressForm::absolute_percpu, 8, true},
+                      LayoutCase{"v6_15", KallsymsLayout::num_syms_first, KallsymsAddressForm::base_relative, 8, false},
+                      LayoutCase{"v7_0", KallsymsLayout::num_syms_first_no_base, KallsymsAddressForm::place_relative, 4, false}),
     [](const ::testing::TestParamInfo<LayoutCase>& p) { return std::string(p.param.label); });
 
 TEST(ImageKallsyms, TwoByteNameLengthsOfNewerKernels) {
@@ -106,8 +105,8 @@ TEST(ImageKallsyms, DecoySeedRunsAreRejectedByTheTokenIndex) {
   // "0\0" "1\0" ... as a u16 array (as real images have twice) before the tables.
   std::string decoy;
   for (char c = '0'; c <= '9'; ++c) decoy += std::string{c, '\0'};
-  KallsymsEncoder enc({KallsymsLayout::offsets_first, KallsymsAddressForm::absolute_percpu, 8, sample_kallsyms(300), false,
-                       "x" + decoy + "yy" + decoy});
+  KallsymsEncoder enc(
+      {KallsymsLayout::offsets_first, KallsymsAddressForm::absolute_percpu, 8, sample_kallsyms(300), false, "x" + decoy + "yy" + decoy});
   auto k = decode(enc.rodata());
   ASSERT_TRUE(k.ok()) << k.error().message;
   expect_same(k->symbols, enc.encoded_symbols());
@@ -241,7 +240,11 @@ TEST(KallsymsCommand, BadImagesExitNonZeroWithAMessage) {
   KallsymsEncoder enc({KallsymsLayout::num_syms_first, KallsymsAddressForm::absolute_percpu, 8, sample_kallsyms(50)});
   Bytes good = kallsyms_vmlinux(enc.rodata());
   Bytes cut(good.begin(), good.begin() + static_cast<long>(good.size() / 3));
-  struct Case { std::string file; int code; std::string says; };
+  struct Case {
+    std::string file;
+    int code;
+    std::string says;
+  };
   std::vector<Case> cases = {
       {"/bin/ls", 2, "not an x86_64 kernel image"},
       {write_file(dir, "truncated", cut).string(), 2, "truncated"},

@@ -24,7 +24,7 @@ struct KallsymsSpec {
   analysis::KallsymsAddressForm form = analysis::KallsymsAddressForm::absolute_percpu;
   size_t alignment = 8;
   std::vector<KallsymsSymbol> symbols;  // sorted by address
-  bool self_symbols = false;            // add kallsyms_* entries at the tables' own addresses (6.11 on)
+  bool self_symbols = false;  // add kallsyms_* entries at the tables' own addresses (6.11 on)
   std::string prefix = "junk before the tables";  // .rodata bytes before the first table
 };
 
@@ -45,8 +45,8 @@ class KallsymsEncoder {
     std::vector<KallsymsSymbol> syms = spec_.symbols;
     if (spec_.self_symbols) {
       // Two passes: the kallsyms_* names take the same room wherever they point, so the tables do not move.
-      for (const char* n : {"kallsyms_num_syms", "kallsyms_names", "kallsyms_markers", "kallsyms_token_table",
-                            "kallsyms_token_index", "kallsyms_offsets", "kallsyms_relative_base", "kallsyms_seqs_of_names"})
+      for (const char* n : {"kallsyms_num_syms", "kallsyms_names", "kallsyms_markers", "kallsyms_token_table", "kallsyms_token_index",
+                            "kallsyms_offsets", "kallsyms_relative_base", "kallsyms_seqs_of_names"})
         syms.push_back({kRodataAddress, 'D', n});
       std::stable_sort(syms.begin(), syms.end(), [](auto& a, auto& b) { return a.address < b.address; });
       encode(syms);
@@ -105,8 +105,12 @@ class KallsymsEncoder {
     while ((kRodataAddress + r.size()) % a) r.push_back(0);
     map_.at[name] = r.size();
   }
-  static void put32(Bytes& r, uint32_t v) { for (int i = 0; i < 4; ++i) r.push_back(static_cast<uint8_t>(v >> (8 * i))); }
-  static void put64(Bytes& r, uint64_t v) { for (int i = 0; i < 8; ++i) r.push_back(static_cast<uint8_t>(v >> (8 * i))); }
+  static void put32(Bytes& r, uint32_t v) {
+    for (int i = 0; i < 4; ++i) r.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  }
+  static void put64(Bytes& r, uint64_t v) {
+    for (int i = 0; i < 8; ++i) r.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  }
 
   Bytes encode(const std::vector<KallsymsSymbol>& syms) {
     using analysis::KallsymsAddressForm;
@@ -135,8 +139,14 @@ class KallsymsEncoder {
         }
       }
     };
-    auto relative_base = [&] { label(r, "kallsyms_relative_base"); put64(r, base); };
-    auto num_syms = [&] { label(r, "kallsyms_num_syms"); put32(r, static_cast<uint32_t>(n)); };
+    auto relative_base = [&] {
+      label(r, "kallsyms_relative_base");
+      put64(r, base);
+    };
+    auto num_syms = [&] {
+      label(r, "kallsyms_num_syms");
+      put32(r, static_cast<uint32_t>(n));
+    };
     std::vector<uint32_t> markers;
     auto names = [&] {
       label(r, "kallsyms_names");
@@ -153,7 +163,10 @@ class KallsymsEncoder {
         r.insert(r.end(), e.begin(), e.end());
       }
     };
-    auto markers_table = [&] { label(r, "kallsyms_markers"); for (uint32_t m : markers) put32(r, m); };
+    auto markers_table = [&] {
+      label(r, "kallsyms_markers");
+      for (uint32_t m : markers) put32(r, m);
+    };
     auto seqs = [&] {
       label(r, "kallsyms_seqs_of_names");
       std::vector<size_t> order(n);
@@ -175,18 +188,53 @@ class KallsymsEncoder {
         r.push_back(0);
       }
       label(r, "kallsyms_token_index");
-      for (uint16_t v : index) { r.push_back(static_cast<uint8_t>(v)); r.push_back(static_cast<uint8_t>(v >> 8)); }
+      for (uint16_t v : index) {
+        r.push_back(static_cast<uint8_t>(v));
+        r.push_back(static_cast<uint8_t>(v >> 8));
+      }
     };
     switch (spec_.layout) {
-      case KallsymsLayout::absolute: offsets(); num_syms(); names(); markers_table(); token_tables(); break;
+      case KallsymsLayout::absolute:
+        offsets();
+        num_syms();
+        names();
+        markers_table();
+        token_tables();
+        break;
       case KallsymsLayout::offsets_first:
-        offsets(); relative_base(); num_syms(); names(); markers_table(); token_tables(); break;
+        offsets();
+        relative_base();
+        num_syms();
+        names();
+        markers_table();
+        token_tables();
+        break;
       case KallsymsLayout::offsets_first_seqs:
-        offsets(); relative_base(); num_syms(); names(); markers_table(); seqs(); token_tables(); break;
+        offsets();
+        relative_base();
+        num_syms();
+        names();
+        markers_table();
+        seqs();
+        token_tables();
+        break;
       case KallsymsLayout::num_syms_first:
-        num_syms(); names(); markers_table(); token_tables(); offsets(); relative_base(); seqs(); break;
+        num_syms();
+        names();
+        markers_table();
+        token_tables();
+        offsets();
+        relative_base();
+        seqs();
+        break;
       case KallsymsLayout::num_syms_first_no_base:
-        num_syms(); names(); markers_table(); token_tables(); offsets(); seqs(); break;
+        num_syms();
+        names();
+        markers_table();
+        token_tables();
+        offsets();
+        seqs();
+        break;
     }
     map_.end = r.size();
     std::string tail = "trailing rodata";

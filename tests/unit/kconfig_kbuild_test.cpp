@@ -110,8 +110,9 @@ TEST(Banner, ParsesLinuxVersionLines) {
   ASSERT_TRUE(b.has_value());
   EXPECT_EQ(b->release, "6.1.0-56-amd64");
   EXPECT_EQ(b->compiler, "gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0");
-  auto old = parse_banner("Linux version 5.10.0-8-amd64 (debian-kernel@lists.debian.org) (gcc-10 (Debian 10.2.1-6) "
-                          "10.2.1 20210110, GNU ld (GNU Binutils for Debian) 2.35.2) #1 SMP Debian 5.10.46-4");
+  auto old = parse_banner(
+      "Linux version 5.10.0-8-amd64 (debian-kernel@lists.debian.org) (gcc-10 (Debian 10.2.1-6) "
+      "10.2.1 20210110, GNU ld (GNU Binutils for Debian) 2.35.2) #1 SMP Debian 5.10.46-4");
   ASSERT_TRUE(old.has_value());
   EXPECT_EQ(old->compiler, "gcc-10 (Debian 10.2.1-6) 10.2.1 20210110");
   auto older = parse_banner("Linux version 4.19.0-6-amd64 (debian-kernel@lists.debian.org) (gcc version 8.3.0 (Debian 8.3.0-6)) #1 SMP");
@@ -120,8 +121,8 @@ TEST(Banner, ParsesLinuxVersionLines) {
   EXPECT_FALSE(parse_banner("Linux version %s (%s)").has_value());
   EXPECT_FALSE(parse_banner("Hello").has_value());
   // Found among other bytes; a printf format with the same prefix is skipped.
-  std::string blob = std::string("xx\0Linux version %s\0junk\0", 26) +
-                     "Linux version 6.12.0 (a@b) (gcc (GCC) 14.2.0, GNU ld 2.43) #1\n" + std::string(3, '\0');
+  std::string blob = std::string("xx\0Linux version %s\0junk\0", 26) + "Linux version 6.12.0 (a@b) (gcc (GCC) 14.2.0, GNU ld 2.43) #1\n" +
+                     std::string(3, '\0');
   auto found = find_banner(ByteView(reinterpret_cast<const uint8_t*>(blob.data()), blob.size()));
   ASSERT_TRUE(found.has_value());
   EXPECT_EQ(found->release, "6.12.0");

@@ -26,9 +26,10 @@ obj::Object compile(const test::TempDir& dir, const std::string& name, const std
   fs::create_directories(dir.path() / name);
   fs::path src = dir.path() / name / "driver.c", o = dir.path() / (name + ".o");
   EXPECT_TRUE(write_file_text(src, c).ok());
-  auto r = test::run_command(fmt::format("gcc -O2 -c -fno-pic -mcmodel=kernel -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables "
-                                         "-fmacro-prefix-map={}/= {} -o {} {}",
-                                         (dir.path() / name).string(), extra, o.string(), src.string()));
+  auto r = test::run_command(
+      fmt::format("gcc -O2 -c -fno-pic -mcmodel=kernel -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables "
+                  "-fmacro-prefix-map={}/= {} -o {} {}",
+                  (dir.path() / name).string(), extra, o.string(), src.string()));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   auto loaded = obj::load(o);
   EXPECT_TRUE(loaded.ok()) << (loaded ? "" : loaded.error().message);
@@ -207,20 +208,21 @@ TEST(KlpObject, CarriesHelpersTheKernelInlined) {
 TEST(KlpObject, RefusesWhatTheKernelLacksOrCannotBeToldApart) {
   test::TempDir dir;
   auto b = compile(dir, "b", kBase);
-  auto missing_var = klp::build_klp_object(b, {{"attach"}, "vmlinux", "new_"}, fake_kernel({"attach", "helper", "printk", "counter"}, {"printk"}),
-                                           no_special_sections());
+  auto missing_var = klp::build_klp_object(b, {{"attach"}, "vmlinux", "new_"},
+                                           fake_kernel({"attach", "helper", "printk", "counter"}, {"printk"}), no_special_sections());
   ASSERT_FALSE(missing_var.ok());
   EXPECT_NE(missing_var.error().message.find("shared_state"), std::string::npos);
   EXPECT_EQ(missing_var.error().code, ExitCode::refused);
 
-  auto ambiguous = klp::build_klp_object(b, {{"attach"}, "vmlinux", "new_"},
-                                         [](const std::string& n) {
-                                           klp::TargetSymbol t;
-                                           t.found = true;
-                                           if (n == "helper") t.problem = "2 symbols are named helper";
-                                           return t;
-                                         },
-                                         no_special_sections());
+  auto ambiguous = klp::build_klp_object(
+      b, {{"attach"}, "vmlinux", "new_"},
+      [](const std::string& n) {
+        klp::TargetSymbol t;
+        t.found = true;
+        if (n == "helper") t.problem = "2 symbols are named helper";
+        return t;
+      },
+      no_special_sections());
   ASSERT_FALSE(ambiguous.ok());
   EXPECT_NE(ambiguous.error().message.find("helper"), std::string::npos);
 
@@ -237,9 +239,9 @@ TEST(KlpObject, KeepsOnlyTheEntriesOfCarriedCode) {
   ASSERT_GE(mcount->size / 8, 3u);
   klp::SpecialLayouts layouts;
   layouts.sections.push_back({"__mcount_loc", 8, klp::EntryKind::points_to_code, {}, {}, {}});
-  auto k = klp::build_klp_object(b, {{"attach"}, "vmlinux", "new_"},
-                                 fake_kernel({"attach", "helper", "shared_state", "printk", "counter", "__fentry__"}, {"printk", "__fentry__"}),
-                                 layouts);
+  auto k = klp::build_klp_object(
+      b, {{"attach"}, "vmlinux", "new_"},
+      fake_kernel({"attach", "helper", "shared_state", "printk", "counter", "__fentry__"}, {"printk", "__fentry__"}), layouts);
   ASSERT_TRUE(k.ok()) << k.error().message;
   const obj::Section* kept = k->object.section("__mcount_loc");
   ASSERT_NE(kept, nullptr);
@@ -261,9 +263,8 @@ TEST(KlpObject, KeepsTheShortLastEntryOfAnAsmTable) {
   test::TempDir dir;
   const char* site = R"(asm volatile("771: nop\n .pushsection .parainstructions,\"a\"\n .balign 8\n .quad 771b\n"
                          " .byte 1\n .byte 1\n .short 0\n .popsection");)";
-  std::string code = "int first(int x) { " + std::string(site) + " return x + 1; }\n" +
-                     "int second(int x) { " + site + " return x * 3; }\n" +
-                     "int attach(int x) { " + site + " return x - 7; }\n";
+  std::string code = "int first(int x) { " + std::string(site) + " return x + 1; }\n" + "int second(int x) { " + site +
+                     " return x * 3; }\n" + "int attach(int x) { " + site + " return x - 7; }\n";
   auto b = compile(dir, "b", code);
   const obj::Section* para = b.section(".parainstructions");
   ASSERT_NE(para, nullptr);

@@ -40,7 +40,8 @@ inline std::filesystem::path make_fake_module(const std::filesystem::path& dir, 
   return out;
 }
 
-inline std::map<std::string, std::string> livepatch_modinfo(const std::string& name = "relax_rmrr", const std::string& release = "6.1.0-56-amd64") {
+inline std::map<std::string, std::string> livepatch_modinfo(const std::string& name = "relax_rmrr",
+                                                            const std::string& release = "6.1.0-56-amd64") {
   return {{"livepatch", "Y"},
           {"name", name},
           {"vermagic", release + " SMP preempt mod_unload modversions "},

@@ -47,7 +47,10 @@ TEST_F(LifecycleTest, BadFilesAreErrorsNotCrashes) {
   auto missing = lifecycle::load(env, files.path() / "nope.ko", opts);
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().code, ExitCode::missing);
-  ASSERT_TRUE(write_file_text(files.path() / "garbage.ko", "\x7f" "ELF but not really").ok());
+  ASSERT_TRUE(write_file_text(files.path() / "garbage.ko",
+                              "\x7f"
+                              "ELF but not really")
+                  .ok());
   auto garbage = lifecycle::load(env, files.path() / "garbage.ko", opts);
   ASSERT_FALSE(garbage.ok());
   EXPECT_EQ(garbage.error().code, ExitCode::bad_input);
@@ -255,7 +258,9 @@ struct CliLifecycleTest : ::testing::Test {
     fs::create_directories(root.path() / "sys/kernel/livepatch");
     ko = make_fake_module(files.path(), "relax_rmrr.ko", livepatch_modinfo());
   }
-  test::CommandResult run(const std::string& args) { return test::run_command(fmt::format("{} {} --root {}", bin, args, root.path().string())); }
+  test::CommandResult run(const std::string& args) {
+    return test::run_command(fmt::format("{} {} --root {}", bin, args, root.path().string()));
+  }
 };
 
 TEST_F(CliLifecycleTest, LoadStatusDisableEnableUnload) {

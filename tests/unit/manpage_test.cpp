@@ -61,8 +61,7 @@ std::string section(const Page& p, const std::string& level, const std::string& 
       std::string heading = unquote(l.substr(3));
       heading.erase(0, heading.find_first_not_of(' '));
       if (in && (sh || level == "SS")) break;
-      if ((level == "SH" && sh && heading == title) ||
-          (level == "SS" && ss && heading.substr(0, heading.find(' ')) == title)) {
+      if ((level == "SH" && sh && heading == title) || (level == "SS" && ss && heading.substr(0, heading.find(' ')) == title)) {
         in = true;
         continue;
       }
@@ -100,8 +99,8 @@ TEST(ManPage, HasTheStandardSections) {
   auto first = std::find_if(p.lines.begin(), p.lines.end(), [](const std::string& l) { return l.rfind(".\\\"", 0) != 0; });
   ASSERT_NE(first, p.lines.end());
   EXPECT_EQ(first->rfind(".TH RELAX-RMRR 8 ", 0), 0u) << "the first request is not .TH: " << *first;
-  for (const char* s : {"NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "OPTIONS", "BOOT", "EXIT STATUS", "ENVIRONMENT",
-                        "FILES", "EXAMPLES", "SEE ALSO"})
+  for (const char* s :
+       {"NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "OPTIONS", "BOOT", "EXIT STATUS", "ENVIRONMENT", "FILES", "EXAMPLES", "SEE ALSO"})
     EXPECT_FALSE(section(p, "SH", s).empty()) << "no .SH " << s;
 }
 

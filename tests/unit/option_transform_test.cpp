@@ -54,9 +54,10 @@ void expect_patch_agrees(std::string_view text, const std::vector<TextEdit>& edi
 std::string run_host(std::string_view driver, const std::string& options, const std::string& pci_class) {
   test::TempDir d;
   if (!write_file_text(d.path() / "prog.c", test::host_program(driver)).ok()) return "write failed";
-  auto cc = test::run_command(fmt::format("cd {} && gcc -std=gnu11 -Wall -Wextra -Werror -Wdeclaration-after-statement "
-                                          "-Wno-unused-parameter -o prog prog.c",
-                                          d.path().string()));
+  auto cc =
+      test::run_command(fmt::format("cd {} && gcc -std=gnu11 -Wall -Wextra -Werror -Wdeclaration-after-statement "
+                                    "-Wno-unused-parameter -o prog prog.c",
+                                    d.path().string()));
   if (cc.exit_code != 0) return "compile failed: " + cc.output;
   return test::run_command(fmt::format("{}/prog '{}' {}", d.path().string(), options, pci_class)).output;
 }

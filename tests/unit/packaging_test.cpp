@@ -16,8 +16,8 @@ using test::make_fake_module;
 bool contains(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
 
 TEST(Unit, RenderedUnitOrdersBeforeColdplugAndModulesLoad) {
-  auto u = lifecycle::render_unit({.module_name = "relax_rmrr", .module_path = "/lib/modules/%v/updates/relax_rmrr.ko",
-                                   .only_release = "", .tool_version = "0.1.0"});
+  auto u = lifecycle::render_unit(
+      {.module_name = "relax_rmrr", .module_path = "/lib/modules/%v/updates/relax_rmrr.ko", .only_release = "", .tool_version = "0.1.0"});
   ASSERT_TRUE(u.ok()) << u.error().message;
   const std::string& t = *u;
   EXPECT_TRUE(contains(t, "DefaultDependencies=no"));
@@ -29,8 +29,10 @@ TEST(Unit, RenderedUnitOrdersBeforeColdplugAndModulesLoad) {
   EXPECT_TRUE(contains(t, "WantedBy=sysinit.target"));
   EXPECT_FALSE(contains(t, "ConditionKernelVersion"));
   EXPECT_FALSE(contains(t, "@MODULE")) << "a placeholder was left";
-  auto pinned = lifecycle::render_unit({.module_name = "relax_rmrr", .module_path = "/lib/modules/6.1.0-56-amd64/updates/relax_rmrr.ko",
-                                        .only_release = "6.1.0-56-amd64", .tool_version = "0.1.0"});
+  auto pinned = lifecycle::render_unit({.module_name = "relax_rmrr",
+                                        .module_path = "/lib/modules/6.1.0-56-amd64/updates/relax_rmrr.ko",
+                                        .only_release = "6.1.0-56-amd64",
+                                        .tool_version = "0.1.0"});
   ASSERT_TRUE(pinned.ok());
   EXPECT_TRUE(contains(*pinned, "\nConditionKernelVersion=6.1.0-56-amd64\nConditionPathExists="));
   EXPECT_FALSE(lifecycle::render_unit({.module_name = "a b", .module_path = "/x", .only_release = "", .tool_version = ""}).ok());
@@ -39,11 +41,12 @@ TEST(Unit, RenderedUnitOrdersBeforeColdplugAndModulesLoad) {
 TEST(Unit, SystemdAcceptsTheRenderedUnit) {
   if (!test::run_command("command -v systemd-analyze").output.size()) GTEST_SKIP() << "systemd-analyze not installed";
   test::TempDir d;
-  auto u = lifecycle::render_unit({.module_name = "relax_rmrr", .module_path = "/lib/modules/%v/updates/relax_rmrr.ko",
-                                   .only_release = "", .tool_version = "0.1.0"});
+  auto u = lifecycle::render_unit(
+      {.module_name = "relax_rmrr", .module_path = "/lib/modules/%v/updates/relax_rmrr.ko", .only_release = "", .tool_version = "0.1.0"});
   ASSERT_TRUE(u.ok());
   ASSERT_TRUE(write_file_text(d.path() / "relax-rmrr.service", *u).ok());
-  auto r = test::run_command(fmt::format("SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no {}/relax-rmrr.service", d.path().string()));
+  auto r =
+      test::run_command(fmt::format("SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no {}/relax-rmrr.service", d.path().string()));
   // Ignore complaints about other units of this (container) host; ours must not be named in an error.
   for (const auto& line : split_lines(r.output))
     if (contains(line, "relax-rmrr.service")) ADD_FAILURE() << line;
@@ -53,8 +56,8 @@ TEST(Install, WritesModuleUnitAndWantsLinkThenUninstallRemovesThem) {
   test::TempDir root, files;
   auto ko = make_fake_module(files.path(), "relax_rmrr.ko", livepatch_modinfo());
   fs::create_directories(root.path() / "lib/modules/6.1.0-56-amd64/kernel");
-  lifecycle::InstallRequest req{.root = root.path(), .module = ko, .subdir = "updates", .release = "", .depmod = true, .enable = true,
-                                .tool_version = "0.1.0"};
+  lifecycle::InstallRequest req{
+      .root = root.path(), .module = ko, .subdir = "updates", .release = "", .depmod = true, .enable = true, .tool_version = "0.1.0"};
   if (test::run_command("command -v depmod").output.empty()) req.depmod = false;
   auto r = lifecycle::install(req);
   ASSERT_TRUE(r.ok()) << r.error().message;
@@ -74,8 +77,13 @@ TEST(Install, WritesModuleUnitAndWantsLinkThenUninstallRemovesThem) {
     EXPECT_TRUE(contains(*dep, "updates/relax_rmrr.ko:")) << *dep;
   }
   // A module for another kernel than asked: refused.
-  auto wrong = lifecycle::install({.root = root.path(), .module = ko, .subdir = "updates", .release = "6.1.0-55-amd64", .depmod = false,
-                                   .enable = true, .tool_version = ""});
+  auto wrong = lifecycle::install({.root = root.path(),
+                                   .module = ko,
+                                   .subdir = "updates",
+                                   .release = "6.1.0-55-amd64",
+                                   .depmod = false,
+                                   .enable = true,
+                                   .tool_version = ""});
   ASSERT_FALSE(wrong.ok());
   EXPECT_EQ(wrong.error().code, ExitCode::refused);
   auto u = lifecycle::uninstall({.root = root.path(), .module_name = "relax_rmrr", .release = "", .depmod = req.depmod});
@@ -173,8 +181,8 @@ TEST_F(Deb, DpkgDebBuildsThePackage) {
 
 TEST(Dkms, TreeHasTheRequiredSettingsAndAValidBuildScript) {
   test::TempDir d;
-  auto dir = lifecycle::write_dkms_tree({.output_dir = d.path() / "relax-rmrr-0.1.0", .version = "", .module_name = "relax_rmrr",
-                                         .tool_version = "0.1.0"});
+  auto dir = lifecycle::write_dkms_tree(
+      {.output_dir = d.path() / "relax-rmrr-0.1.0", .version = "", .module_name = "relax_rmrr", .tool_version = "0.1.0"});
   ASSERT_TRUE(dir.ok()) << dir.error().message;
   auto conf = read_file_text(*dir / "dkms.conf");
   ASSERT_TRUE(conf.ok());
@@ -185,8 +193,9 @@ TEST(Dkms, TreeHasTheRequiredSettingsAndAValidBuildScript) {
   auto syntax = test::run_command("bash -n " + (*dir / "relax-rmrr-dkms-build").string());
   EXPECT_EQ(syntax.exit_code, 0) << syntax.output;
   // Without an image for a kernel that is not installed it fails and names the package to install.
-  auto r = test::run_command(fmt::format("cd {} && RELAX_RMRR_ETC={} RELAX_RMRR_BIN=/bin/true bash ./relax-rmrr-dkms-build 9.9.9-test /nonexistent",
-                                         dir->string(), d.path().string()));
+  auto r = test::run_command(
+      fmt::format("cd {} && RELAX_RMRR_ETC={} RELAX_RMRR_BIN=/bin/true bash ./relax-rmrr-dkms-build 9.9.9-test /nonexistent", dir->string(),
+                  d.path().string()));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_TRUE(contains(r.output, "no kernel image for 9.9.9-test")) << r.output;
   EXPECT_TRUE(contains(r.output, "linux-image-9.9.9-test")) << r.output;
@@ -205,7 +214,8 @@ TEST(Dkms, TreeHasTheRequiredSettingsAndAValidBuildScript) {
   EXPECT_TRUE(contains(*args, "--image " + (d.path() / "vmlinuz-9.9.9-test").string())) << *args;
   EXPECT_FALSE(contains(*args, "--kallsyms")) << *args;
   EXPECT_FALSE(contains(*args, "--system-map")) << *args;
-  EXPECT_FALSE(lifecycle::write_dkms_tree({.output_dir = d.path() / "x", .version = "1 2", .module_name = "relax_rmrr", .tool_version = ""}).ok());
+  EXPECT_FALSE(
+      lifecycle::write_dkms_tree({.output_dir = d.path() / "x", .version = "1 2", .module_name = "relax_rmrr", .tool_version = ""}).ok());
 }
 
 }  // namespace

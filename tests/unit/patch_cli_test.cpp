@@ -1,8 +1,8 @@
 // `relax-rmrr patch` on synthetic kernel trees and tarballs: it writes a patch that applies, picks the layout
 // and era, and on bad input exits non-zero with a message and writes nothing.
 #include "common/file.h"
-#include "source/kernel_patch.h"
 #include "iommu_fixtures.h"
+#include "source/kernel_patch.h"
 #include "test_util.h"
 
 #include <gtest/gtest.h>
@@ -27,7 +27,8 @@ std::string changed_lines(std::string_view patch) {
 // A minimal kernel tree: the top Makefile (the version) and the driver at the layout's path.
 void make_tree(const fs::path& root, std::string_view driver, unsigned major, unsigned minor, bool old_layout = false) {
   fs::create_directories(root / "drivers/iommu/intel");
-  ASSERT_TRUE(write_file_text(root / "Makefile", fmt::format("VERSION = {}\nPATCHLEVEL = {}\nSUBLEVEL = 7\nEXTRAVERSION =\n", major, minor)).ok());
+  ASSERT_TRUE(
+      write_file_text(root / "Makefile", fmt::format("VERSION = {}\nPATCHLEVEL = {}\nSUBLEVEL = 7\nEXTRAVERSION =\n", major, minor)).ok());
   ASSERT_TRUE(write_file_text(root / (old_layout ? "drivers/iommu/intel-iommu.c" : "drivers/iommu/intel/iommu.c"), driver).ok());
 }
 
@@ -38,8 +39,8 @@ struct Run {
 
 // Runs the binary with a private source cache; stderr merged into output.
 Run relax_rmrr(const test::TempDir& d, const std::string& args) {
-  auto r = test::run_command(fmt::format("cd {} && RELAX_RMRR_CACHE={}/cache {} {}", d.path().string(), d.path().string(),
-                                         RELAX_RMRR_BINARY, args));
+  auto r = test::run_command(
+      fmt::format("cd {} && RELAX_RMRR_CACHE={}/cache {} {}", d.path().string(), d.path().string(), RELAX_RMRR_BINARY, args));
   return {r.exit_code, r.output};
 }
 
@@ -99,7 +100,8 @@ TEST(PatchCli, KpatchPatchIsTheLivepatchEditAndKeepsLines) {
   EXPECT_EQ(split_lines(*read_file_text(d.path() / "linux/drivers/iommu/intel/iommu.c")).size(), before);
   // stdout by default
   make_tree(d.path() / "linux2", test::kModernDriver, 6, 1);
-  auto s = test::run_command(fmt::format("cd {} && {{ {} patch --format kpatch --source linux2 2>/dev/null; }}", d.path().string(), RELAX_RMRR_BINARY));
+  auto s = test::run_command(
+      fmt::format("cd {} && {{ {} patch --format kpatch --source linux2 2>/dev/null; }}", d.path().string(), RELAX_RMRR_BINARY));
   EXPECT_EQ(s.exit_code, 0);
   EXPECT_NE(s.output.find("--- a/drivers/iommu/intel/iommu.c"), std::string::npos) << s.output;
 }
@@ -136,12 +138,9 @@ TEST(PatchCli, BadInputFailsAndWritesNothing) {
   struct Case {
     std::string args, message;
   } cases[] = {
-      {"--source empty", "has no intel-iommu driver"},
-      {"--source other.tar.xz", "not a Linux source tarball"},
-      {"--source junk.tar.xz", "is not a tar archive"},
-      {"--source does-not-exist", "does not exist"},
-      {"--source odd", "no `if (!strncmp(str"},
-      {"--format both --source odd", "--format"},
+      {"--source empty", "has no intel-iommu driver"},  {"--source other.tar.xz", "not a Linux source tarball"},
+      {"--source junk.tar.xz", "is not a tar archive"}, {"--source does-not-exist", "does not exist"},
+      {"--source odd", "no `if (!strncmp(str"},         {"--format both --source odd", "--format"},
   };
   for (const auto& c : cases) {
     fs::remove(d.path() / "out.patch");
@@ -160,7 +159,8 @@ TEST(PatchCli, DryRunCheckRefusesAPatchThatDoesNotFit) {
   auto s = source::check_patch_applies(d.path() / "linux", other);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.error().message.find("does not apply"), std::string::npos) << s.error().message;
-  auto fine = source::make_kernel_patch(*source::open_directory(d.path() / "linux"), test::kModernDriver, source::PatchFormat::full, "test");
+  auto fine =
+      source::make_kernel_patch(*source::open_directory(d.path() / "linux"), test::kModernDriver, source::PatchFormat::full, "test");
   ASSERT_TRUE(fine.ok()) << fine.error().message;
   EXPECT_TRUE(source::check_patch_applies(d.path() / "linux", fine->text).ok());
 }

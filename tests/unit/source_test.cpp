@@ -1,9 +1,9 @@
 // The source locator on small synthetic trees and tarballs made here: both driver layouts, every
 // compression, the cache, and clear errors for inputs that are not a kernel source.
 #include "source/source.h"
+#include "common/file.h"
 #include "source/tar_reader.h"
 #include "source/transform.h"
-#include "common/file.h"
 #include "test_util.h"
 
 #include <gtest/gtest.h>
@@ -38,8 +38,9 @@ void put(const fs::path& p, std::string_view text) {
 void make_tree(const fs::path& root, bool old_layout, std::string_view version = "6.1.192") {
   std::string v(version);
   auto d1 = v.find('.'), d2 = v.find('.', d1 + 1);
-  put(root / "Makefile", fmt::format("# SPDX-License-Identifier: GPL-2.0\nVERSION = {}\nPATCHLEVEL = {}\nSUBLEVEL = {}\nEXTRAVERSION =\nNAME = Test\n",
-                                     v.substr(0, d1), v.substr(d1 + 1, d2 - d1 - 1), v.substr(d2 + 1)));
+  put(root / "Makefile",
+      fmt::format("# SPDX-License-Identifier: GPL-2.0\nVERSION = {}\nPATCHLEVEL = {}\nSUBLEVEL = {}\nEXTRAVERSION =\nNAME = Test\n",
+                  v.substr(0, d1), v.substr(d1 + 1, d2 - d1 - 1), v.substr(d2 + 1)));
   if (old_layout) {
     put(root / "drivers/iommu/intel-iommu.c", kDriver);
     put(root / "drivers/iommu/intel-pasid.h", "/* pasid */\n");
@@ -74,8 +75,8 @@ TEST_F(Locate, EveryCompressionExtractsOnlyWhatTheCompileNeeds) {
   struct Case {
     std::string name, flags;
   };
-  for (const Case& c : {Case{"s.tar.xz", "-J"}, Case{"s.tar.gz", "-z"}, Case{"s.tar.zst", "--zstd"}, Case{"s.tar.bz2", "-j"},
-                        Case{"s.tar", ""}}) {
+  for (const Case& c :
+       {Case{"s.tar.xz", "-J"}, Case{"s.tar.gz", "-z"}, Case{"s.tar.zst", "--zstd"}, Case{"s.tar.bz2", "-j"}, Case{"s.tar", ""}}) {
     SCOPED_TRACE(c.name);
     fs::path tarball = make_tarball(tmp.path(), "linux-source-6.1", c.name, c.flags);
     auto t = open_tarball(tarball, opts());
@@ -184,7 +185,8 @@ TEST_F(Locate, IncompleteCacheEntryIsRedone) {
 
 TEST_F(Locate, OldLayoutAndNoTopDirectory) {
   make_tree(tmp.path() / "src", true, "5.4.0");
-  auto r = test::run_command(fmt::format("tar -C {}/src -cJf {}/flat.tar.xz Makefile drivers tools", tmp.path().string(), tmp.path().string()));
+  auto r =
+      test::run_command(fmt::format("tar -C {}/src -cJf {}/flat.tar.xz Makefile drivers tools", tmp.path().string(), tmp.path().string()));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto t = locate(tmp.path() / "flat.tar.xz", opts());
   ASSERT_TRUE(t.ok()) << t.error().message;
@@ -349,8 +351,8 @@ TEST(Sha256, KnownValue) {
 TEST(Sha256, FileDigestMatchesSha256sum) {
   test::TempDir d;
   std::string data = random_bytes((2 << 20) + 200, 7);
-  for (size_t n : {size_t{0}, size_t{1}, size_t{55}, size_t{56}, size_t{63}, size_t{64}, size_t{65}, size_t{119}, size_t{120},
-                   size_t{128}, size_t{1000003}, (size_t{1} << 20) - 1, size_t{1} << 20, (size_t{1} << 20) + 63, (size_t{2} << 20) + 129}) {
+  for (size_t n : {size_t{0}, size_t{1}, size_t{55}, size_t{56}, size_t{63}, size_t{64}, size_t{65}, size_t{119}, size_t{120}, size_t{128},
+                   size_t{1000003}, (size_t{1} << 20) - 1, size_t{1} << 20, (size_t{1} << 20) + 63, (size_t{2} << 20) + 129}) {
     SCOPED_TRACE(n);
     put(d.path() / "f", data.substr(0, n));
     auto ours = sha256_file(d.path() / "f");
@@ -360,7 +362,6 @@ TEST(Sha256, FileDigestMatchesSha256sum) {
     EXPECT_EQ(*ours, theirs.output.substr(0, 64));
   }
 }
-
 
 // ---- the tar reader (tar_reader.h) --------------------------------------------------------------------
 
@@ -376,7 +377,10 @@ std::string tar_header(std::string_view name, char type, size_t size, std::strin
   put_field(136, 12, fmt::format("{:011o}", 1700000000));
   h[156] = type;
   put_field(157, 100, link);
-  h.replace(257, 8, std::string("ustar\0" "00", 8));
+  h.replace(257, 8,
+            std::string("ustar\0"
+                        "00",
+                        8));
   put_field(345, 155, prefix);
   h.replace(148, 8, "        ");
   unsigned sum = 0;
@@ -389,7 +393,9 @@ std::string padded(std::string data) {
   data.resize((data.size() + 511) / 512 * 512, '\0');
   return data;
 }
-std::string tar_file(std::string_view name, std::string_view data) { return tar_header(name, '0', data.size()) + padded(std::string(data)); }
+std::string tar_file(std::string_view name, std::string_view data) {
+  return tar_header(name, '0', data.size()) + padded(std::string(data));
+}
 std::string tar_dir(std::string_view name) { return tar_header(name, '5', 0); }
 std::string tar_end() { return std::string(1024, '\0'); }
 std::string pax(char type, std::string_view records) { return tar_header("pax", type, records.size()) + padded(std::string(records)); }
@@ -493,7 +499,8 @@ TEST_F(TarExtract, PathTraversalIsRefused) {
       {"dot-dot inside", tar_file("linux/drivers/iommu/../../../../escape.c", "x"), "absolute names and \"..\" are refused"},
       {"absolute member", tar_file((tmp.path() / "drivers/iommu/abs.c").string(), "x"), "absolute names and \"..\" are refused"},
       {"absolute member elsewhere", tar_file("/etc/motd", "x"), "absolute names and \"..\" are refused"},
-      {"symlink to an absolute path", tar_header("linux/drivers/iommu/intel", '2', 0, "/etc") + tar_file("linux/drivers/iommu/intel/iommu.c", "x"),
+      {"symlink to an absolute path",
+       tar_header("linux/drivers/iommu/intel", '2', 0, "/etc") + tar_file("linux/drivers/iommu/intel/iommu.c", "x"),
        "outside the archive: refused"},
       {"symlink climbing out", tar_header("linux/drivers/iommu/up", '2', 0, "../../../../../etc/passwd"), "outside the archive: refused"},
       {"hard link climbing out", tar_header("linux/drivers/iommu/h.c", '1', 0, "../../etc/passwd"), "outside the archive: refused"},
@@ -537,8 +544,9 @@ TEST_F(TarExtract, LinksInsideTheTreeBecomeRegularFiles) {
 TEST_F(TarExtract, LongNamesPaxUstarPrefixAndGnu) {
   std::string deep = "linux/drivers/iommu/" + std::string(120, 'd') + "/" + std::string(90, 'f') + ".h";
   // Hand-made: a global pax header (git archive writes one), a pax path and size, a ustar prefix.
-  std::string a = pax('g', pax_record("comment", "0123abcd")) + pax('x', pax_record("path", deep)) + tar_file("ignored-short-name", "pax\n") +
-                  pax('x', pax_record("size", "5")) + tar_header("linux/drivers/iommu/sized.c", '0', 999) + padded("sized") +
+  std::string a = pax('g', pax_record("comment", "0123abcd")) + pax('x', pax_record("path", deep)) +
+                  tar_file("ignored-short-name", "pax\n") + pax('x', pax_record("size", "5")) +
+                  tar_header("linux/drivers/iommu/sized.c", '0', 999) + padded("sized") +
                   tar_header(std::string(60, 'n') + ".c", '0', 7, {}, "linux/drivers/iommu/" + std::string(40, 'p')) + padded("prefix\n") +
                   tar_file("linux/drivers/iommu/intel/iommu.c", kDriver) + tar_end();
   MemorySource in(a);
@@ -613,9 +621,12 @@ TEST_F(TarExtract, TruncatedAndDamagedArchivesAreErrors) {
 TEST_F(Locate, DamagedTailAfterDriversIommuIsNeverRead) {
   make_tree(tmp.path() / "linux-6.1", false);
   put(tmp.path() / "linux-6.1/zzz/filler.bin", random_bytes(3 << 19, 3));  // after drivers/ in name order
-  for (const auto& [name, flags] : std::vector<std::pair<std::string, std::string>>{
-           {"tail.tar.xz", "-I 'xz -T2 --block-size=262144'"}, {"tail1.tar.xz", "-J"}, {"tail.tar.gz", "-z"},
-           {"tail.tar.zst", "--zstd"}, {"tail.tar.bz2", "-j"}, {"tail.tar", ""}}) {
+  for (const auto& [name, flags] : std::vector<std::pair<std::string, std::string>>{{"tail.tar.xz", "-I 'xz -T2 --block-size=262144'"},
+                                                                                    {"tail1.tar.xz", "-J"},
+                                                                                    {"tail.tar.gz", "-z"},
+                                                                                    {"tail.tar.zst", "--zstd"},
+                                                                                    {"tail.tar.bz2", "-j"},
+                                                                                    {"tail.tar", ""}}) {
     SCOPED_TRACE(name);
     fs::path tarball = make_tarball(tmp.path(), "linux-6.1", name, "--sort=name " + flags);
     // Overwrite the last third with noise: inside the filler, well after drivers/iommu.
@@ -652,8 +663,8 @@ TEST_F(Locate, ConcatenatedStreamsAreReadAsOne) {
   size_t half = bytes->size() / 2;
   ASSERT_TRUE(write_file_text(tmp.path() / "a.part", bytes->substr(0, half)).ok());
   ASSERT_TRUE(write_file_text(tmp.path() / "b.part", bytes->substr(half)).ok());
-  for (const auto& [ext, tool] : std::vector<std::pair<std::string, std::string>>{
-           {"xz", "xz -c"}, {"gz", "gzip -c"}, {"zst", "zstd -qc"}, {"bz2", "bzip2 -c"}}) {
+  for (const auto& [ext, tool] :
+       std::vector<std::pair<std::string, std::string>>{{"xz", "xz -c"}, {"gz", "gzip -c"}, {"zst", "zstd -qc"}, {"bz2", "bzip2 -c"}}) {
     SCOPED_TRACE(ext);
     fs::path out = tmp.path() / ("cat.tar." + ext);
     auto r = test::run_command(fmt::format("cd {} && ({} a.part; {} b.part) > {}", tmp.path().string(), tool, tool, out.string()));
@@ -675,9 +686,9 @@ TEST_F(Locate, DecodersGiveWhatTheToolsGive) {
     Compression c;
     std::string tool;
   };
-  for (const Case& k : {Case{Compression::xz, "xz -c"}, Case{Compression::xz, "xz -T2 --block-size=1000000 -c"},
-                        Case{Compression::gzip, "gzip -c"}, Case{Compression::zstd, "zstd -qc"}, Case{Compression::bzip2, "bzip2 -c"},
-                        Case{Compression::none, "cat"}}) {
+  for (const Case& k :
+       {Case{Compression::xz, "xz -c"}, Case{Compression::xz, "xz -T2 --block-size=1000000 -c"}, Case{Compression::gzip, "gzip -c"},
+        Case{Compression::zstd, "zstd -qc"}, Case{Compression::bzip2, "bzip2 -c"}, Case{Compression::none, "cat"}}) {
     for (bool concatenated : {false, true}) {
       SCOPED_TRACE(k.tool + (concatenated ? ", two streams" : ""));
       fs::path f = tmp.path() / "data.z";
@@ -732,8 +743,8 @@ TEST_F(Locate, DamagedCompressedDataBeforeTheDriverIsADecompressionError) {
 TEST_F(Locate, FlatArchiveWithLookalikesFirstKeepsTheTopTree) {
   make_tree(tmp.path() / "src", false);
   // tools/ written before drivers/: its drivers/iommu lookalike and Makefile must not end the extraction.
-  auto r = test::run_command(fmt::format("tar -C {}/src -cf {}/flat.tar tools Makefile drivers Documentation",
-                                         tmp.path().string(), tmp.path().string()));
+  auto r = test::run_command(
+      fmt::format("tar -C {}/src -cf {}/flat.tar tools Makefile drivers Documentation", tmp.path().string(), tmp.path().string()));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto t = open_tarball(tmp.path() / "flat.tar", opts());
   ASSERT_TRUE(t.ok()) << t.error().message;

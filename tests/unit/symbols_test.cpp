@@ -215,8 +215,8 @@ TEST(Symbols, CopiesAndMovesKeepWorkingIndexes) {
   {
     auto t = parse_kallsyms(kKallsyms);
     ASSERT_TRUE(t.ok());
-    copy = *t;                       // copy: its index must point at its own names
-    moved = std::move(t).value();    // move: the index travels with the symbols
+    copy = *t;  // copy: its index must point at its own names
+    moved = std::move(t).value();  // move: the index travels with the symbols
   }
   for (const SymbolTable* t : {&*copy, &moved}) {
     ASSERT_NE(t->first("intel_iommu_attach_device"), nullptr);

@@ -5,11 +5,11 @@
 
 #include <fmt/core.h>
 
+#include <sys/wait.h>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
-#include <sys/wait.h>
 
 namespace rr::test {
 

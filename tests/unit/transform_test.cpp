@@ -200,8 +200,9 @@ TEST(Transform, UnexpectedSignatureIsRefused) {
 }
 
 TEST(Transform, AttributesAndKAndRBraceStyle) {
-  std::string text = "static bool __maybe_unused device_rmrr_is_relaxable(struct device *d, int flags) __attribute__((noinline)) {\n"
-                     "\treturn d && flags; }\n";
+  std::string text =
+      "static bool __maybe_unused device_rmrr_is_relaxable(struct device *d, int flags) __attribute__((noinline)) {\n"
+      "\treturn d && flags; }\n";
   auto tr = relax_transform(text, "attr.c");
   ASSERT_TRUE(tr.ok()) << tr.error().message;
   ASSERT_EQ(tr->edits.size(), 1u);
@@ -260,8 +261,7 @@ TEST(UnifiedDiff, PatchAppliesTheRelaxTransform) {
   expect_patch_agrees(original, tr->edits);
   auto diff = unified_diff(original, tr->edits, "drivers/iommu/intel/iommu.c");
   ASSERT_TRUE(diff.ok());
-  EXPECT_TRUE(diff->starts_with("--- a/drivers/iommu/intel/iommu.c\n+++ b/drivers/iommu/intel/iommu.c\n@@ -10,16 +10,9 @@\n"))
-      << *diff;
+  EXPECT_TRUE(diff->starts_with("--- a/drivers/iommu/intel/iommu.c\n+++ b/drivers/iommu/intel/iommu.c\n@@ -10,16 +10,9 @@\n")) << *diff;
   EXPECT_NE(diff->find("\n-\tpdev = to_pci_dev(dev);\n"), std::string::npos) << *diff;
   EXPECT_NE(diff->find("\n+\treturn true;\n"), std::string::npos) << *diff;
 }

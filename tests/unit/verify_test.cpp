@@ -1,14 +1,14 @@
 // The verify step on objects the test compiles itself: what is masked (relocation fields; on kcore also the
 // sites the kernel patches at run time), what must be equal, relocation values, sizes and padding, the kcore
 // reader, and the struct layout probe.
+#include "verify/verify.h"
+#include "analysis/symbols.h"
 #include "diff/object.h"
+#include "klp/plan.h"
 #include "test_util.h"
 #include "verify/kernel_text.h"
 #include "verify/layout_probe.h"
 #include "verify/text_compare.h"
-#include "verify/verify.h"
-#include "analysis/symbols.h"
-#include "klp/plan.h"
 
 #include <elf.h>
 #include <gtest/gtest.h>
@@ -25,9 +25,10 @@ obj::Object compile(const test::TempDir& dir, const std::string& name, const std
                     const std::string& extra = "") {
   fs::path src = dir.path() / (name + "." + lang), o = dir.path() / (name + ".o");
   EXPECT_TRUE(write_file_text(src, text).ok());
-  auto r = test::run_command(fmt::format("gcc -O2 -c -fno-pic -mcmodel=kernel -ffunction-sections -fdata-sections "
-                                         "-fno-asynchronous-unwind-tables {} -o {} {}",
-                                         extra, o.string(), src.string()));
+  auto r =
+      test::run_command(fmt::format("gcc -O2 -c -fno-pic -mcmodel=kernel -ffunction-sections -fdata-sections "
+                                    "-fno-asynchronous-unwind-tables {} -o {} {}",
+                                    extra, o.string(), src.string()));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   auto loaded = obj::load(o);
   EXPECT_TRUE(loaded.ok()) << (loaded ? "" : loaded.error().message);
@@ -144,7 +145,8 @@ TEST(VerifyCompare, SizesAndPadding) {
   // Distance to the next symbol: padding with NOPs/INT3 is fine, code is not, and neither is a shorter function.
   Bytes padded = k;
   for (uint8_t b : {0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00, 0xcc}) padded.push_back(b);
-  EXPECT_TRUE(compare_function(o, f, ByteView(padded.data(), padded.size()), kBase, padded.size(), false, TextOrigin::image, nullptr).equal());
+  EXPECT_TRUE(
+      compare_function(o, f, ByteView(padded.data(), padded.size()), kBase, padded.size(), false, TextOrigin::image, nullptr).equal());
   Bytes code = k;
   code.push_back(0xe8);
   auto c = compare_function(o, f, ByteView(code.data(), code.size()), kBase, code.size(), false, TextOrigin::image, nullptr);
@@ -311,8 +313,9 @@ TEST(VerifyKcore, ReadsLoadSegmentsAndRefusesUnderLockdown) {
 TEST(VerifyLayout, ProbeReadsTheCompilersOffsetsAndNamesMismatches) {
   test::TempDir dir;
   fs::path src = dir.path() / "driver.c", o = dir.path() / "driver.o";
-  ASSERT_TRUE(write_file_text(src, "struct info { long a; int b; union { int c; long d; }; char e[3]; };\n"
-                                   "struct other { int x; };\nint use(struct info *i) { return i->b; }\n")
+  ASSERT_TRUE(write_file_text(src,
+                              "struct info { long a; int b; union { int c; long d; }; char e[3]; };\n"
+                              "struct other { int x; };\nint use(struct info *i) { return i->b; }\n")
                   .ok());
   std::string cmd = fmt::format("gcc -Wp,-MMD,{0}/.driver.o.d -O2 -c -o {1} {2}", dir.path().string(), o.string(), src.string());
   ASSERT_EQ(test::run_command(cmd).exit_code, 0);
@@ -399,8 +402,9 @@ __attribute__((noinline)) static int unrelated(int x) { return elsewhere(x - 9);
 int replaced(int x) { return inlined_in_kernel(x) + global_callee(x); }
 int user(int x) { return unrelated(x); }
 )");
-  auto table = analysis::parse_kallsyms("ffffffff81000000 t kept\nffffffff81000100 T replaced\nffffffff81000200 T global_callee\n"
-                                        "ffffffff81000300 t unrelated\nffffffff81000400 T user\nffffffff81000500 T elsewhere\n");
+  auto table = analysis::parse_kallsyms(
+      "ffffffff81000000 t kept\nffffffff81000100 T replaced\nffffffff81000200 T global_callee\n"
+      "ffffffff81000300 t unrelated\nffffffff81000400 T user\nffffffff81000500 T elsewhere\n");
   ASSERT_TRUE(table.ok());
   klp::KernelSymbols ks(*table, nullptr, o);
   auto got = relied_on_functions(o, o, {"replaced"}, ks);
