@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every kernel era through the QEMU proof (issue 5): Debian 11's 5.10 and Debian 12's 6.1 (the intel driver's
+# Every kernel era through the QEMU proof: Debian 11's 5.10 and Debian 12's 6.1 (the intel driver's
 # attach check), Debian 13's 6.12 and trixie-backports' 7.3 (the IOMMU core's require_direct, IBT).
 # For each: set the kernel up (tests/setup/kernel.sh), build the livepatch with relax-rmrr (in the kernel's
 # own suite's chroot where its compiler differs from this machine's), and in QEMU, for every RMRR topology,

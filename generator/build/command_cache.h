@@ -1,4 +1,4 @@
-// kbuild's compile command, remembered per kbuild tree (issue 9). Every `make -C <kbuild> M=...` first reads
+// kbuild's compile command, remembered per kbuild tree. Every `make -C <kbuild> M=...` first reads
 // kbuild's Makefiles and runs some thirty compiler probes (cc-option and friends): about half a second, a
 // quarter of compiling intel/iommu.c, paid again by every make run. The command kbuild ran for a variant does
 // not depend on the source text, only on the kbuild tree, the compiler, the environment and our Kbuild file, so

@@ -274,7 +274,7 @@ Result<CompiledObject> make_variant(const CompileOptions& o, VariantJob& job) {
 }
 
 // Both variants in ONE make (`make M=<work> -j2 original/iommu.o patched/iommu.o`): kbuild's start-up is paid
-// once, not twice (issue 9). nullopt for a variant this make did not build: make_variant() then runs it alone,
+// once, not twice. nullopt for a variant this make did not build: make_variant() then runs it alone,
 // so a compile error is reported exactly as before.
 std::array<std::optional<Result<CompiledObject>>, 2> make_both(const CompileOptions& o, std::array<VariantJob*, 2> jobs) {
   std::array<std::optional<Result<CompiledObject>>, 2> made;

@@ -57,7 +57,7 @@ int run_build(const BuildOptions& o) {
 
   // The klp object and the module depend on the plan, not on verify's outcome (only `forced`, set by --force
   // over a mismatch, goes into the module): they are cut and linked, unsigned, in the work directory while
-  // verify runs (issue 9: kbuild's module link and verify's compile overlap on two cores). Nothing is signed
+  // verify runs (kbuild's module link and verify's compile overlap on two cores). Nothing is signed
   // or written to the output before verify has passed; a forced build links again with the flag recorded.
   klp::ModuleRequest mreq;
   mreq.kbuild_dir = kernel->kbuild->dir;
@@ -110,6 +110,7 @@ int run_build(const BuildOptions& o) {
       j.set("built", false);
       j.set("kernel_release", kernel->release);
       j.set("verify", verify::to_json(verify_report));
+      j.set("error", error_json(forced.error()));
       print_json(j);
     }
     return report_error(forced.error());

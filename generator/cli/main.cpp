@@ -1,7 +1,9 @@
 #include "cli/commands.h"
+#include "cli/output.h"
 
 #include <fmt/core.h>
 
+#include <string_view>
 #include <vector>
 
 int main(int argc, char** argv) {
@@ -26,11 +28,19 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    // CLI11 exits 0 for --help/--version; usage errors become our "bad input" code.
-    return code == 0 ? 0 : 2;
+    // CLI11 exits 0 for --help/--version; usage errors become our "bad input" code, as JSON too with --json.
+    bool json = false;
+    for (int i = 1; i < argc; ++i) json = json || std::string_view(argv[i]) == "--json";
+    if (e.get_exit_code() == 0 || !json) return app.exit(e) == 0 ? 0 : 2;
+    rr::cli::set_json_output(true);
+    return rr::cli::report_error(rr::Error{e.what(), rr::ExitCode::bad_input, "relax-rmrr --help lists the commands and options"});
   }
   for (auto& c : commands)
-    if (c.app->parsed()) return c.run();
+    if (c.app->parsed()) {
+      // Every error of a command run with --json is also a JSON object on stdout (cli/output.h).
+      const CLI::Option* json = c.app->get_option_no_throw("--json");
+      rr::cli::set_json_output(json && json->count() > 0);
+      return c.run();
+    }
   return 2;
 }

@@ -9,8 +9,13 @@
 
 namespace rr::cli {
 
-// Prints "relax-rmrr: error: ..." (and the hint) and returns the exit code the Error carries.
+// Prints "relax-rmrr: error: ..." (and the hint) on stderr and returns the exit code the Error carries. With
+// --json (set_json_output) the error is also one JSON object on stdout, {"error": {"code", "message", "hint"}},
+// unless the command already printed its JSON document there (which then says what went wrong itself: see
+// error_json), so that stdout always holds exactly one JSON document.
 int report_error(const Error& error);
+void set_json_output(bool on);
+Json error_json(const Error& error);  // {"code": 4, "message": ..., "hint": ...}
 void warn(std::string_view message);
 void print_json(const Json& json);
 // Writes `text` to stdout and flushes it; an Error (failure) when the write fails (a closed pipe, a full disk).

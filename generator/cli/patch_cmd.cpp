@@ -1,4 +1,4 @@
-// relax-rmrr patch: the same change as a kernel source patch (issue 8).
+// relax-rmrr patch: the same change as a kernel source patch.
 //   --format full    the boot option intel_iommu=relax_rmrr, for people who build their kernel (kernel-patch/)
 //   --format kpatch  always on, the livepatch's own edit, for kpatch-build / scripts/livepatch/klp-build (kpatch/)
 // The patch is rendered from the given tree itself and checked with `patch -p1 --dry-run` before anything is

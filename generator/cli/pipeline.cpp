@@ -95,7 +95,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 // The analysis of the target (decompressing its image is most of it: about a quarter of a compile) runs on a
-// thread of its own while this one finds the source and compiles it (issue 9): the compiles need the kbuild
+// thread of its own while this one finds the source and compiles it: the compiles need the kbuild
 // tree only, which load_build_inputs() finds without the image. The thread shares nothing while it runs (it
 // builds its own LoadedKernel, libelf and libbpf objects included, handed over by the future); progress is
 // printed from this thread only. The analysis is joined before anything returns, and its errors come first,

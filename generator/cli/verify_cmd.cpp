@@ -59,6 +59,7 @@ int run_verify(const VerifyOptions& o) {
     j.set("kernel_release", kernel->release);
     if (from_objects) j.set("objects", Json::strings(o.objects));
     else j.set("source", source::to_json(c.tree));
+    if (!report->ok()) j.set("error", error_json(verify::refusal(*report)));
     print_json(j);
   } else {
     fmt::print("Compared with {}\n", report->text_from);
@@ -76,7 +77,7 @@ int run_verify(const VerifyOptions& o) {
     for (const auto& n : report->notes) fmt::print("  note: {}\n", n);
     fmt::print("{}\n", report->ok() ? "The source matches the kernel." : "The source does NOT match the kernel.");
   }
-  if (!report->ok()) return report_error(verify::refusal(*report));  // with --json too: stdout has the report, stderr the verdict
+  if (!report->ok()) return report_error(verify::refusal(*report));  // with --json the report on stdout carries it
   return 0;
 }
 

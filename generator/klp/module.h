@@ -46,7 +46,7 @@ Result<std::string> render_glue(const KlpObject& klp, const ModuleRequest& reque
 
 Result<ModuleResult> build_module(const KlpObject& klp, const ModuleRequest& request);
 
-// kbuild's module link started before the plan exists (issue 9). Every make run first spends about half a
+// kbuild's module link started before the plan exists. Every make run first spends about half a
 // second reading kbuild's Makefiles and probing the compiler; `build` starts the module's make while the driver
 // compiles, and that make waits at a gate (a rule reading a pipe it inherits as fd 9) for the glue and the klp
 // object. Once they are written, finish() opens the gate and what is left is the glue compile, modpost and

@@ -1,4 +1,4 @@
-// Kernel source patches rendered from the transforms (issue 8): the same edit the livepatch makes, as a file
+// Kernel source patches rendered from the transforms: the same edit the livepatch makes, as a file
 // for people who build kernels.
 //   full:   option_transform() -- the boot option intel_iommu=relax_rmrr, off by default (kernel-patch/).
 //   kpatch: relax_transform()  -- always on, the exact edit `relax-rmrr build` compiles; no __init code and no

@@ -3,8 +3,8 @@
 // `device_rmrr_is_relaxable()` decides whether a device's RMRRs may be left unenforced (upstream: USB and
 // graphics only). The transform replaces its body so it answers true for every device, which is what the
 // out-of-tree `intel_iommu=relax_rmrr` option does when set. The change is a list of text edits over the
-// original file, so the same edit produces the patched file (to compile) and a unified diff (for kpatch,
-// issue 8): one source of truth.
+// original file, so the same edit produces the patched file (to compile) and a unified diff (for kpatch/ and
+// kernel-patch/): one source of truth.
 //
 // The function is found by tokenizing C (comments, string and character literals and preprocessor lines
 // skipped, braces matched), never by line numbers.
@@ -56,7 +56,7 @@ inline constexpr std::string_view kRelaxFunction = "device_rmrr_is_relaxable";
 // Transform::path. Errors name the file and what was expected (ExitCode::bad_input).
 Result<Transform> relax_transform(std::string_view text, std::string_view display_path);
 
-// The option transform: the full kernel patch (kernel-patch/, issue 8). It adds the boot option
+// The option transform: the full kernel patch (kernel-patch/). It adds the boot option
 // `intel_iommu=relax_rmrr`, off by default, with the same effect as relax_transform() when given:
 //   - a file-scope `static bool intel_iommu_relax_rmrr;` before intel_iommu_setup() (or before
 //     device_rmrr_is_relaxable() when that comes first), above any comment block that introduces it;

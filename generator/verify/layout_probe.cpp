@@ -200,7 +200,7 @@ Status run_probe(std::vector<StructLayout>& layouts, const ProbeCompiler& c) {
       if (l.defined_in_source) v.push_back(l);
     return v;
   };
-  // Fast path (issue 9): BTF's sizes and offsets asserted with _Static_assert and the same command run with
+  // Fast path: BTF's sizes and offsets asserted with _Static_assert and the same command run with
   // -fsyntax-only, so the driver is parsed but no code is generated for it (about a fifth of a compile). When
   // every assertion holds, the compiled layout is BTF's; on any failure the full probe below runs as before, to
   // read the compiled values and name the mismatch.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Build the livepatch for one e2e kernel with the project's own generator (CLI contract of issue 4):
+# Build the livepatch for one e2e kernel with the project's own generator (the CLI contract that tests/CMakeLists.txt relies on):
 #   tests/e2e/build-module.sh KERNEL RELAX_RMRR_BINARY OUT.ko
 # Inputs come from kernel.env (tests/setup/kernel.sh KERNEL): the image, its config, the kbuild tree and the
 # source, nothing taken from a running kernel. The symbols come from the image's own kallsyms tables, as for a

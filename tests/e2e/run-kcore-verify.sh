@@ -1,5 +1,5 @@
 #!/bin/bash
-# `relax-rmrr verify` on a running kernel, reading its code from /proc/kcore (issue 6, label e2e). Two QEMU boots
+# `relax-rmrr verify` on a running kernel, reading its code from /proc/kcore (label e2e). Two QEMU boots
 # (TCG) of the real kernel, with the project's own binary inside the busybox guest:
 #
 #   tests/e2e/run-kcore-verify.sh --kernel debian-6.1 --binary build/generator/relax-rmrr [--keep DIR]

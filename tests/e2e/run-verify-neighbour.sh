@@ -1,5 +1,5 @@
 #!/bin/bash
-# Safety on real "neighbouring stable release" pairs (issue 6, label e2e). Each pair is a target kernel and the
+# Safety on real "neighbouring stable release" pairs (label e2e). Each pair is a target kernel and the
 # linux-source of another stable release of the same major version, same era and same compiler, so nothing but
 # the code itself can tell them apart once the version number is out of the way:
 #

@@ -1,4 +1,4 @@
-// kernel-patch/ and kpatch/ on real kernel sources (ctest label `kernel`, issue 8).
+// kernel-patch/ and kpatch/ on real kernel sources (ctest label `kernel`).
 //
 // Trees: Debian 6.1 from tests/setup/kernel.sh debian-6.1 (kernel.env: SOURCE_TARBALL, KBUILD), and one tree per
 // other layout/era from tests/setup/kernel-patch-sources.sh (sources.env: UBUNTU_5_4, DEBIAN_5_10, DEBIAN_6_12,

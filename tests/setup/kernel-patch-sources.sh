@@ -1,5 +1,5 @@
 #!/bin/bash
-# Fetches the kernel source tarballs the `relax-rmrr patch` tests (ctest label `kernel`, issue 8) run on, one
+# Fetches the kernel source tarballs the `relax-rmrr patch` tests (ctest label `kernel`) run on, one
 # per source layout/era, and writes their paths to $OUT/sources.env:
 #   UBUNTU_5_4   Ubuntu 20.04 linux-source-5.4.0   drivers/iommu/intel-iommu.c (5.3-5.7 layout)
 #   DEBIAN_5_10  Debian 11 linux-source-5.10        drivers/iommu/intel/iommu.c (5.8-6.5)

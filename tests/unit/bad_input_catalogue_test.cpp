@@ -1,4 +1,4 @@
-// The bad-input catalogue (issue 9): the real relax-rmrr binary, given one broken or unsuitable input at a time,
+// The bad-input catalogue: the real relax-rmrr binary, given one broken or unsuitable input at a time,
 // must exit with the documented code (README: 2 malformed input, 3 something missing, 4 refused), say what to
 // do about it, and write nothing to --output. Every input is built here, synthetically; the control case shows
 // that the same inputs without the defect get past the analysis and source stages, so each refusal below is

@@ -1,5 +1,5 @@
 // diff::compare and compiler-numbered constants: adding a string or a constant before a function renumbers
-// the .LC labels of everything after it; that must not count as a change (issue 8: the full kernel patch adds
+// the .LC labels of everything after it; that must not count as a change (the full kernel patch adds
 // strings to intel_iommu_setup(), which renumbered a .rodata.cst constant of intel_iommu_probe_device()).
 #include "common/file.h"
 #include "diff/function_diff.h"

@@ -1,4 +1,4 @@
-// The option transform (the full kernel patch, issue 8) and the line-preserving rendering of the relax
+// The option transform (the full kernel patch) and the line-preserving rendering of the relax
 // transform (the kpatch patch) on synthetic C: where the edits land, that `patch -p1` and apply_edits() agree,
 // that every unexpected shape is refused, and -- compiling the fixtures as host programs -- what the patched
 // code does with and without intel_iommu=relax_rmrr.

@@ -142,7 +142,7 @@ TEST_F(Locate, SecondCallIsACacheHit) {
   EXPECT_NE(other->root, first->root);
 }
 
-// issue 9: a cached source costs a stat, not a read of the tarball; a file rewritten in place (even with its
+// A cached source costs a stat, not a read of the tarball; a file rewritten in place (even with its
 // modification time put back) is hashed again.
 TEST_F(Locate, TarballHashIsRememberedUntilTheFileChanges) {
   make_tree(tmp.path() / "linux-6.1", false);
