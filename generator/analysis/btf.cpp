@@ -1,7 +1,7 @@
 #include "analysis/btf.h"
 
 #include "analysis/btf_compat.h"
-#include "analysis/elf_file.h"
+#include "elf/elf_file.h"
 
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
@@ -83,13 +83,13 @@ Result<Btf> Btf::from_bytes(ByteView raw, std::string origin) {
 Result<Btf> Btf::open(const std::filesystem::path& path) {
   RR_ASSIGN(Bytes bytes, read_file_bytes(path, size_t{2} << 30));
   if (bytes.size() >= 4 && bytes[0] == 0x7f && bytes[1] == 'E' && bytes[2] == 'L' && bytes[3] == 'F') {
-    RR_ASSIGN(ElfFile elf, ElfFile::from_bytes(std::move(bytes), path.string()));
+    RR_ASSIGN(elf::ElfFile elf, elf::ElfFile::from_bytes(std::move(bytes), path.string()));
     return from_elf(elf);
   }
   return from_bytes(ByteView(bytes.data(), bytes.size()), path.string());
 }
 
-Result<Btf> Btf::from_elf(const ElfFile& elf) {
+Result<Btf> Btf::from_elf(const elf::ElfFile& elf) {
   auto data = elf.section_data(".BTF");
   if (!data) {
     Error e = data.error();

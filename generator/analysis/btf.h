@@ -4,6 +4,7 @@
 
 #include "common/file.h"
 #include "common/result.h"
+#include "elf/elf_file.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -15,8 +16,6 @@
 struct btf;  // libbpf
 
 namespace rr::analysis {
-
-class ElfFile;
 
 struct BtfMember {
   std::string name;
@@ -37,7 +36,7 @@ class Btf {
   static Result<Btf> from_bytes(ByteView raw, std::string origin);
   // A raw BTF file, or an ELF file whose .BTF section is used.
   static Result<Btf> open(const std::filesystem::path& path);
-  static Result<Btf> from_elf(const ElfFile& elf);
+  static Result<Btf> from_elf(const elf::ElfFile& elf);
 
   Btf(Btf&& other) noexcept;
   Btf& operator=(Btf&& other) noexcept;

@@ -1,6 +1,6 @@
 #include "analysis/image_kallsyms.h"
 
-#include "analysis/elf_file.h"
+#include "elf/elf_file.h"
 
 #include <elf.h>
 
@@ -436,8 +436,8 @@ std::string_view address_form_name(KallsymsAddressForm form) {
   return "?";
 }
 
-Result<ImageKallsyms> decode_image_kallsyms(const ElfFile& elf, const std::string& origin) {
-  const ElfSection* text = elf.section(".text");
+Result<ImageKallsyms> decode_image_kallsyms(const elf::ElfFile& elf, const std::string& origin) {
+  const elf::ElfSection* text = elf.section(".text");
   if (!elf.is_64bit() || elf.machine() != EM_X86_64 || elf.file_type() != ET_EXEC || !text || text->address < kKernelHalf) {
     Error e = make_error(ExitCode::bad_input,
                          "{}: not an x86_64 kernel image (a kernel is an ELF executable for x86_64 whose .text is "
@@ -446,7 +446,7 @@ Result<ImageKallsyms> decode_image_kallsyms(const ElfFile& elf, const std::strin
     e.hint = "pass the target's vmlinuz (/boot/vmlinuz-<release> or /usr/lib/modules/<release>/vmlinuz) or the vmlinux it decompresses to";
     return e;
   }
-  const ElfSection* rodata = elf.section(".rodata");
+  const elf::ElfSection* rodata = elf.section(".rodata");
   if (!rodata || !rodata->has_file_data())
     return make_error(ExitCode::bad_input, "{}: not a kernel image: no .rodata section with contents", origin);
   RR_ASSIGN(ByteView bytes, elf.section_data(*rodata));

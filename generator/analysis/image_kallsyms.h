@@ -8,14 +8,13 @@
 #include "common/file.h"
 #include "common/json.h"
 #include "common/result.h"
+#include "elf/elf_file.h"
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace rr::analysis {
-
-class ElfFile;
 
 // Where the tables sit relative to each other. The kernel has reordered them twice and dropped one.
 enum class KallsymsLayout {
@@ -60,7 +59,7 @@ struct ImageKallsyms {
 // permutation. Error (missing, exit 3) when no kallsyms tables are there at all (CONFIG_KALLSYMS=n, or not a
 // kernel); Error (bad_input, exit 2) when candidates exist but none, or more than one, decodes consistently.
 // `origin` names the image in the symbol table and in messages.
-Result<ImageKallsyms> decode_image_kallsyms(const ElfFile& vmlinux, const std::string& origin);
+Result<ImageKallsyms> decode_image_kallsyms(const elf::ElfFile& vmlinux, const std::string& origin);
 // The same on the bytes of .rodata linked at `rodata_address`, with .text at `text_address` (what the image's
 // section headers say): the part a fuzzer drives.
 Result<ImageKallsyms> decode_kallsyms_tables(ByteView rodata, uint64_t rodata_address, uint64_t text_address, const std::string& origin);

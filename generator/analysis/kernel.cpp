@@ -154,7 +154,7 @@ Status load_image(const AnalyzeInputs& in, LoadedKernel& k) {
                          e.code == ExitCode::environment ? "run as root: the image is readable by root only" : "pass --image", false});
     return ok_status();
   }
-  auto elf = ElfFile::from_bytes(std::move(img->elf), path->string());
+  auto elf = elf::ElfFile::from_bytes(std::move(img->elf), path->string());
   if (!elf) {
     if (explicit_input) return with_hint(std::move(elf), kImageHint).error();
     k.missing.push_back({"kernel image (" + elf.error().message + ")", "pass --image", false});
@@ -304,7 +304,7 @@ std::unordered_set<std::string> parse_filter_functions(std::string_view text) {
   return out;
 }
 
-std::optional<int64_t> kaslr_offset(const SymbolTable& symbols, const ElfFile& image) {
+std::optional<int64_t> kaslr_offset(const SymbolTable& symbols, const elf::ElfFile& image) {
   if (!symbols.addresses_known() || symbols.source() == SymbolSource::elf) return std::nullopt;
   const Symbol* text = symbols.first("_text");
   if (!text || !text->in_vmlinux() || text->address == 0) return std::nullopt;
@@ -314,7 +314,7 @@ std::optional<int64_t> kaslr_offset(const SymbolTable& symbols, const ElfFile& i
       if (const Symbol* s = st->first("_text")) link = s->address;
   }
   if (!link)
-    if (const ElfSection* s = image.section(".text")) link = s->address;
+    if (const elf::ElfSection* s = image.section(".text")) link = s->address;
   if (!link) return std::nullopt;
   return static_cast<int64_t>(text->address - *link);
 }

@@ -5,12 +5,12 @@
 
 #include "analysis/btf.h"
 #include "analysis/bzimage.h"
-#include "analysis/elf_file.h"
 #include "analysis/kbuild.h"
 #include "analysis/kconfig.h"
 #include "analysis/symbols.h"
 #include "common/json.h"
 #include "common/result.h"
+#include "elf/elf_file.h"
 
 #include <filesystem>
 #include <optional>
@@ -52,7 +52,7 @@ struct LoadedKernel {
   std::string release_from;
   bool running = false;
   std::optional<SymbolTable> symbols;
-  std::optional<ElfFile> image;  // the vmlinux ELF (from vmlinuz or --vmlinux)
+  std::optional<elf::ElfFile> image;  // the vmlinux ELF (from vmlinuz or --vmlinux)
   std::string image_path;
   Compression compression = Compression::none;
   std::optional<SetupHeader> setup;
@@ -148,7 +148,7 @@ Era decide_era(const SymbolTable* symbols, const BtfFacts* btf, std::string& rea
 // Names (vmlinux only) from available_filter_functions text ("name" or "name [module]" lines).
 std::unordered_set<std::string> parse_filter_functions(std::string_view text);
 // kallsyms _text minus the image's link-time _text (or .text start): the KASLR slide of the dump's boot.
-std::optional<int64_t> kaslr_offset(const SymbolTable& symbols, const ElfFile& image);
+std::optional<int64_t> kaslr_offset(const SymbolTable& symbols, const elf::ElfFile& image);
 // The facts from a loaded kernel; `local_cc` is the compiler to compare with when the kernel's own is absent.
 KernelFacts summarize(const LoadedKernel& kernel, const std::string& local_cc = "gcc");
 

@@ -1,7 +1,7 @@
 #include "analysis/symbols.h"
 
-#include "analysis/elf_file.h"
 #include "common/file.h"
+#include "elf/elf_file.h"
 
 #include <elf.h>
 
@@ -112,7 +112,7 @@ Result<SymbolTable> parse_lines(std::string_view text, std::string origin, Symbo
   return SymbolTable(std::move(out), source, std::move(origin));
 }
 
-char elf_type_letter(const ElfSymbol& s, const std::vector<ElfSection>& sections) {
+char elf_type_letter(const elf::ElfSymbol& s, const std::vector<elf::ElfSection>& sections) {
   char c = '?';
   if (s.section_index == SHN_UNDEF) {
     c = 'U';
@@ -121,7 +121,7 @@ char elf_type_letter(const ElfSymbol& s, const std::vector<ElfSection>& sections
   } else if (s.section_index == SHN_COMMON) {
     c = 'c';
   } else if (s.section_index < sections.size()) {
-    const ElfSection& sec = sections[s.section_index];
+    const elf::ElfSection& sec = sections[s.section_index];
     if (s.type == STT_FUNC || (sec.flags & SHF_EXECINSTR)) c = 't';
     else if (sec.type == SHT_NOBITS) c = 'b';
     else if (!(sec.flags & SHF_WRITE)) c = 'r';
@@ -294,8 +294,8 @@ Result<SymbolTable> read_system_map(const std::filesystem::path& path) {
   return parse_system_map(text, path.string());
 }
 
-Result<SymbolTable> symbols_from_elf(const ElfFile& elf) {
-  RR_ASSIGN(std::vector<ElfSymbol> raw, elf.symbols());
+Result<SymbolTable> symbols_from_elf(const elf::ElfFile& elf) {
+  RR_ASSIGN(std::vector<elf::ElfSymbol> raw, elf.symbols());
   std::vector<Symbol> out;
   out.reserve(raw.size());
   for (const auto& r : raw) {

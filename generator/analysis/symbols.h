@@ -3,6 +3,7 @@
 #pragma once
 
 #include "common/result.h"
+#include "elf/elf_file.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -13,8 +14,6 @@
 #include <vector>
 
 namespace rr::analysis {
-
-class ElfFile;
 
 struct Symbol {
   std::string name;
@@ -103,6 +102,6 @@ bool is_dummy_system_map(std::string_view text);
 
 // The .symtab of a vmlinux (or any) ELF: functions and objects with nm-like type letters. Error (missing) when
 // the ELF has no symbol table (a vmlinux extracted from vmlinuz is stripped).
-Result<SymbolTable> symbols_from_elf(const ElfFile& elf);
+Result<SymbolTable> symbols_from_elf(const elf::ElfFile& elf);
 
 }  // namespace rr::analysis

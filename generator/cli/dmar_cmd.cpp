@@ -1,7 +1,7 @@
 // relax-rmrr dmar [FILE] [--json]: decode an ACPI DMAR table.
-#include "analysis/dmar.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "host/dmar.h"
 
 #include <fmt/core.h>
 

@@ -1,10 +1,10 @@
 // relax-rmrr doctor: can this device go to a VM, and if not, why and what next.
-#include "analysis/dmar.h"
-#include "analysis/host.h"
-#include "analysis/pci.h"
-#include "analysis/rmrr_map.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "host/dmar.h"
+#include "host/host.h"
+#include "host/pci.h"
+#include "host/rmrr_map.h"
 #include "lifecycle/boot.h"
 
 #include <fmt/core.h>

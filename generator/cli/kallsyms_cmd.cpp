@@ -1,9 +1,9 @@
 // relax-rmrr kallsyms IMAGE [--json]: the symbol table a kernel image carries, as /proc/kallsyms would print it.
 #include "analysis/bzimage.h"
-#include "analysis/elf_file.h"
 #include "analysis/image_kallsyms.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "elf/elf_file.h"
 
 #include <fmt/core.h>
 
@@ -27,7 +27,7 @@ int run(const KallsymsOptions& o) {
           "7.x's /usr/lib/modules/<release>/vmlinuz";
     return report_error(e);
   }
-  auto elf = analysis::ElfFile::from_bytes(std::move(image->elf), o.image);
+  auto elf = elf::ElfFile::from_bytes(std::move(image->elf), o.image);
   if (!elf) return report_error(elf.error());
   auto decoded = analysis::decode_image_kallsyms(*elf, o.image);
   if (!decoded) return report_error(decoded.error());

@@ -34,4 +34,10 @@ analysis::AnalyzeInputs to_analyze_inputs(const KernelOptions& o) {
   return in;
 }
 
+CLI::Option* add_source_option(CLI::App* app, std::string& source) {
+  return app->add_option("--source", source,
+                         "Kernel source: a linux-source tarball, a kernel tree, or a directory with drivers/iommu "
+                         "(default: the distribution's tarball in /usr/src)");
+}
+
 }  // namespace rr::cli

@@ -15,5 +15,7 @@ struct KernelOptions {
 
 void add_kernel_options(CLI::App* app, KernelOptions& o);
 analysis::AnalyzeInputs to_analyze_inputs(const KernelOptions& o);
+// --source: a tarball, tree or drivers/iommu directory (build, verify, patch).
+CLI::Option* add_source_option(CLI::App* app, std::string& source);
 
 }  // namespace rr::cli

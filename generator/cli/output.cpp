@@ -47,19 +47,4 @@ Status write_stdout(std::string_view text) {
   return ok_status();
 }
 
-void Progress::begin(std::string_view what) {
-  ++step_;
-  started_ = std::chrono::steady_clock::now();
-  if (!quiet_) {
-    fmt::print(stderr, "[{}/{}] {} ...\n", step_, total_, what);
-    std::fflush(stderr);
-  }
-}
-
-double Progress::end() {
-  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  if (!quiet_) fmt::print(stderr, "      done in {:.1f}s\n", s);
-  return s;
-}
-
 }  // namespace rr::cli

@@ -3,8 +3,8 @@
 
 #include "common/json.h"
 #include "common/result.h"
+#include "pipeline/progress.h"
 
-#include <chrono>
 #include <string_view>
 
 namespace rr::cli {
@@ -21,17 +21,6 @@ void print_json(const Json& json);
 // Writes `text` to stdout and flushes it; an Error (failure) when the write fails (a closed pipe, a full disk).
 Status write_stdout(std::string_view text);
 
-// One long step of a pipeline: "[2/7] compiling ... done in 6.8s" on stderr, silent with --quiet.
-class Progress {
- public:
-  Progress(int total_steps, bool quiet) : total_(total_steps), quiet_(quiet) {}
-  void begin(std::string_view what);
-  double end();  // seconds the step took
- private:
-  int total_;
-  int step_ = 0;
-  bool quiet_;
-  std::chrono::steady_clock::time_point started_;
-};
+using pipeline::Progress;  // progress on stderr (pipeline/progress.h)
 
 }  // namespace rr::cli

@@ -2,8 +2,9 @@
 // module, alone (for fleets that build elsewhere): compile original and patched, plan the replacement, then
 // compare the functions and struct layouts the livepatch relies on with the kernel (verify/verify.h).
 #include "cli/commands.h"
+#include "cli/kernel_options.h"
 #include "cli/output.h"
-#include "cli/pipeline.h"
+#include "pipeline/prepare.h"
 #include "verify/verify.h"
 
 #include <fmt/core.h>
@@ -28,13 +29,13 @@ struct VerifyOptions {
 
 int run_verify(const VerifyOptions& o) {
   const bool from_objects = !o.objects.empty();
-  Progress progress((from_objects ? kObjectSteps : kPrepareSteps) + 1, o.quiet || o.json);
-  WorkDir work_dir(o.keep_tmp, "verify");
+  Progress progress((from_objects ? pipeline::kObjectSteps : pipeline::kPrepareSteps) + 1, o.quiet || o.json);
+  pipeline::WorkDir work_dir(o.keep_tmp, "verify");
   const fs::path& work = work_dir.path();
-  auto prepared = from_objects ? prepare_from_objects(o.kernel, o.objects.at(0), o.objects.at(1), progress)
-                               : prepare_change(o.kernel, o.source, work, progress);
+  auto prepared = from_objects ? pipeline::prepare_from_objects(to_analyze_inputs(o.kernel), o.objects.at(0), o.objects.at(1), progress)
+                               : pipeline::prepare_change(to_analyze_inputs(o.kernel), o.source, work, progress);
   if (!prepared) return report_error(prepared.error());
-  PreparedChange& c = **prepared;
+  pipeline::PreparedChange& c = **prepared;
   const analysis::LoadedKernel* kernel = &c.kernel;
 
   progress.begin("comparing with the kernel");

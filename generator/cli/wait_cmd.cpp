@@ -17,7 +17,7 @@ struct WaitCmdOptions {
 int run_wait(const WaitCmdOptions& o) {
   LifecycleContext ctx(o.common);
   const std::string& name = o.common.name;
-  auto patch = lifecycle::find_livepatch(ctx.env().sys(), name);
+  auto patch = host::find_livepatch(ctx.env().sys(), name);
   if (!patch || !patch->in_transition) {
     fmt::print("livepatch {}: {}\n", name, !patch ? "not present, no transition" : "no transition in progress");
     return 0;

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "common/json.h"
-#include "diff/object.h"
+#include "elf/object.h"
 
 #include <string>
 #include <vector>

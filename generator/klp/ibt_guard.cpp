@@ -85,10 +85,10 @@ bool is_direct_branch(const obj::Section& code, const obj::Rela& r) {
   return r.offset >= 2 && b[r.offset - 2] == 0x0f && (op & 0xf0) == 0x80;  // jcc rel32
 }
 
-Result<std::vector<uint64_t>> read_seal_list(const analysis::ElfFile& image, const analysis::SymbolTable* symbols, int64_t slide) {
+Result<std::vector<uint64_t>> read_seal_list(const elf::ElfFile& image, const analysis::SymbolTable* symbols, int64_t slide) {
   ByteView data;
   uint64_t base = 0;
-  if (const analysis::ElfSection* s = image.section(".ibt_endbr_seal")) {
+  if (const elf::ElfSection* s = image.section(".ibt_endbr_seal")) {
     RR_ASSIGN(data, image.section_data(*s));
     base = s->address;
   } else {
@@ -112,7 +112,7 @@ Result<std::vector<uint64_t>> read_seal_list(const analysis::ElfFile& image, con
 
 IbtTarget ibt_target(const analysis::LoadedKernel& kernel) {
   IbtTarget t;
-  const analysis::ElfFile* image = kernel.image ? &*kernel.image : nullptr;
+  const elf::ElfFile* image = kernel.image ? &*kernel.image : nullptr;
   if (kernel.config) {
     t.enabled = kernel.config->enabled("X86_KERNEL_IBT");
     t.enabled_from = fmt::format("config ({})", kernel.config->origin());

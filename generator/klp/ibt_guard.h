@@ -10,7 +10,7 @@
 #include "analysis/kernel.h"
 #include "common/json.h"
 #include "common/result.h"
-#include "diff/object.h"
+#include "elf/object.h"
 #include "klp/klp_object.h"
 #include "klp/special_sections.h"
 
@@ -29,7 +29,7 @@ struct IbtTarget {
   bool enabled = false;
   std::string enabled_from;  // "config" / "image (.ibt_endbr_seal present, no config)" / why unknown
   const analysis::SymbolTable* symbols = nullptr;
-  const analysis::ElfFile* image = nullptr;
+  const elf::ElfFile* image = nullptr;
   int64_t slide = 0;  // runtime minus link addresses of `symbols` (KASLR of a kallsyms dump), as verify uses
   std::optional<std::unordered_set<uint64_t>> sealed;  // link addresses of sealed ENDBRs; nullopt: unknown
   std::string sealed_from;
@@ -39,8 +39,7 @@ struct IbtTarget {
 // The ENDBR sites a kernel image seals at boot: its .ibt_endbr_seal section, else the bytes between the
 // __ibt_endbr_seal and __ibt_endbr_seal_end symbols of `symbols` (runtime addresses, minus `slide`).
 // Link addresses: entry address + its s32 value, the computation the kernel makes when it seals.
-Result<std::vector<uint64_t>> read_seal_list(const analysis::ElfFile& image, const analysis::SymbolTable* symbols = nullptr,
-                                             int64_t slide = 0);
+Result<std::vector<uint64_t>> read_seal_list(const elf::ElfFile& image, const analysis::SymbolTable* symbols = nullptr, int64_t slide = 0);
 
 // IBT on from the config (CONFIG_X86_KERNEL_IBT=y) or, without a config, from the image's .ibt_endbr_seal.
 IbtTarget ibt_target(const analysis::LoadedKernel& kernel);

@@ -1,5 +1,7 @@
 #include "klp/klp_convert.h"
 
+#include "elf/handle.h"
+
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
@@ -21,15 +23,6 @@ namespace rr::klp {
 
 namespace {
 
-struct ElfHandle {
-  int fd = -1;
-  Elf* elf = nullptr;
-  ~ElfHandle() {
-    if (elf) elf_end(elf);
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 Error fail(const std::filesystem::path& p, std::string_view what) {
   const char* m = elf_errmsg(-1);
   return make_error(ExitCode::failure, "{}: {}{}{}", p.string(), what, m ? ": " : "", m ? m : "");
@@ -38,19 +31,15 @@ Error fail(const std::filesystem::path& p, std::string_view what) {
 }  // namespace
 
 Result<ConversionReport> convert_to_klp_module(const std::filesystem::path& ko, const std::string& target_object) {
-  if (elf_version(EV_CURRENT) == EV_NONE) return make_error(ExitCode::environment, "libelf is unusable");
-  ElfHandle h;
-  h.fd = ::open(ko.c_str(), O_RDWR | O_CLOEXEC);
-  if (h.fd < 0) return make_error(ExitCode::missing, "cannot open {}: {}", ko.string(), std::strerror(errno));
-  h.elf = elf_begin(h.fd, ELF_C_RDWR, nullptr);
-  if (!h.elf || elf_kind(h.elf) != ELF_K_ELF) return fail(ko, "not an ELF file");
+  RR_ASSIGN(elf::ElfHandle handle, elf::ElfHandle::open(ko, elf::ElfHandle::Mode::read_write));
+  Elf* elf = handle.get();
   size_t shstrndx = 0;
-  if (elf_getshdrstrndx(h.elf, &shstrndx) != 0) return fail(ko, "no section name table");
+  if (elf_getshdrstrndx(elf, &shstrndx) != 0) return fail(ko, "no section name table");
 
   // The symbol table: mark .klp.sym.* symbols.
   Elf_Scn* symtab_scn = nullptr;
   size_t symtab_index = 0;
-  for (Elf_Scn* s = elf_nextscn(h.elf, nullptr); s; s = elf_nextscn(h.elf, s)) {
+  for (Elf_Scn* s = elf_nextscn(elf, nullptr); s; s = elf_nextscn(elf, s)) {
     GElf_Shdr sh;
     if (gelf_getshdr(s, &sh) && sh.sh_type == SHT_SYMTAB) {
       symtab_scn = s;
@@ -69,7 +58,7 @@ Result<ConversionReport> convert_to_klp_module(const std::filesystem::path& ko, 
   for (size_t i = 1; i < nsyms; ++i) {
     GElf_Sym sym;
     if (!gelf_getsym(syms, static_cast<int>(i), &sym)) return fail(ko, "symbol");
-    const char* name = elf_strptr(h.elf, symtab_sh.sh_link, sym.st_name);
+    const char* name = elf_strptr(elf, symtab_sh.sh_link, sym.st_name);
     if (!name || std::strncmp(name, ".klp.sym.", 9) != 0) continue;
     if (std::strncmp(name, prefix.c_str(), prefix.size()) != 0 || !std::strchr(name, ','))
       return make_error(ExitCode::failure, "{}: malformed livepatch symbol {}", ko.string(), name);
@@ -91,7 +80,7 @@ Result<ConversionReport> convert_to_klp_module(const std::filesystem::path& ko, 
   };
   std::vector<NewSection> added;
   std::vector<Elf_Scn*> rela_sections;
-  for (Elf_Scn* s = elf_nextscn(h.elf, nullptr); s; s = elf_nextscn(h.elf, s)) {
+  for (Elf_Scn* s = elf_nextscn(elf, nullptr); s; s = elf_nextscn(elf, s)) {
     GElf_Shdr sh;
     if (gelf_getshdr(s, &sh) && sh.sh_type == SHT_RELA && !(sh.sh_flags & SHF_RELA_LIVEPATCH)) rela_sections.push_back(s);
   }
@@ -115,10 +104,10 @@ Result<ConversionReport> convert_to_klp_module(const std::filesystem::path& ko, 
     }
     if (moved->empty()) continue;
     report.klp_relocations += moved->size() / sizeof(Elf64_Rela);
-    Elf_Scn* target = elf_getscn(h.elf, sh.sh_info);
+    Elf_Scn* target = elf_getscn(elf, sh.sh_info);
     GElf_Shdr tsh;
     if (!target || !gelf_getshdr(target, &tsh)) return fail(ko, "relocation target");
-    const char* tname = elf_strptr(h.elf, shstrndx, tsh.sh_name);
+    const char* tname = elf_strptr(elf, shstrndx, tsh.sh_name);
     if (!tname) return fail(ko, "relocation target name");
     d->d_buf = keep->empty() ? nullptr : keep->data();
     d->d_size = keep->size();
@@ -129,7 +118,7 @@ Result<ConversionReport> convert_to_klp_module(const std::filesystem::path& ko, 
   }
 
   // New section names go at the end of the section name table.
-  Elf_Scn* shstr_scn = elf_getscn(h.elf, shstrndx);
+  Elf_Scn* shstr_scn = elf_getscn(elf, shstrndx);
   Elf_Data* shstr = elf_getdata(shstr_scn, nullptr);
   auto names =
       std::make_unique<std::vector<uint8_t>>(static_cast<uint8_t*>(shstr->d_buf), static_cast<uint8_t*>(shstr->d_buf) + shstr->d_size);
@@ -145,7 +134,7 @@ Result<ConversionReport> convert_to_klp_module(const std::filesystem::path& ko, 
   buffers.push_back(std::move(names));
 
   for (size_t i = 0; i < added.size(); ++i) {
-    Elf_Scn* s = elf_newscn(h.elf);
+    Elf_Scn* s = elf_newscn(elf);
     if (!s) return fail(ko, "new section");
     GElf_Shdr sh{};
     sh.sh_name = static_cast<Elf64_Word>(name_offsets[i]);
@@ -164,7 +153,7 @@ Result<ConversionReport> convert_to_klp_module(const std::filesystem::path& ko, 
     if (!gelf_update_shdr(s, &sh)) return fail(ko, "new section header");
     ++report.klp_sections;
   }
-  if (elf_update(h.elf, ELF_C_WRITE) < 0) return fail(ko, "writing");
+  if (elf_update(elf, ELF_C_WRITE) < 0) return fail(ko, "writing");
   return report;
 }
 

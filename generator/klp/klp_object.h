@@ -6,7 +6,7 @@
 
 #include "common/json.h"
 #include "common/result.h"
-#include "diff/object.h"
+#include "elf/object.h"
 #include "klp/special_sections.h"
 
 #include <functional>

@@ -1,9 +1,9 @@
 #include "klp/module.h"
 
-#include "build/compile.h"
 #include "common/file.h"
 #include "common/subprocess.h"
-#include "klp/elf_writer.h"
+#include "compile/compile.h"
+#include "elf/writer.h"
 #include "klp/templates.h"
 
 #include <fcntl.h>
@@ -85,7 +85,7 @@ proc::Command module_make(const ModuleRequest& r) {
   // modpost cannot know the .klp.sym.* names (they are not exported): it may only warn about them.
   proc::Command make{{"make", "-C", r.kbuild_dir.string(), "M=" + r.work_dir.string(), "KBUILD_MODPOST_WARN=1", "modules"}, {}, {}, {}, {}};
   for (const auto& v : r.make_variables) make.argv.push_back(v);
-  make.env = build::kbuild_env();
+  make.env = compile::kbuild_env();
   return make;
 }
 

@@ -7,7 +7,7 @@
 #include "analysis/symbols.h"
 #include "common/json.h"
 #include "diff/function_diff.h"
-#include "diff/object.h"
+#include "elf/object.h"
 #include "klp/klp_object.h"
 
 #include <optional>

@@ -1,9 +1,9 @@
 #include "lifecycle/assigned.h"
 
-#include "analysis/dmar.h"
-#include "analysis/pci.h"
-#include "analysis/rmrr_map.h"
 #include "common/file.h"
+#include "host/dmar.h"
+#include "host/pci.h"
+#include "host/rmrr_map.h"
 
 #include <fmt/format.h>
 

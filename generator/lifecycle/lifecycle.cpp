@@ -16,6 +16,14 @@ using namespace std::chrono_literals;
 
 namespace rr::lifecycle {
 
+using host::find_livepatch;
+using host::find_loaded_module;
+using host::list_livepatches;
+using host::lockdown_mode;
+using host::pending_tasks;
+using host::signatures_enforced;
+using host::write_livepatch_attribute;
+
 namespace {
 
 constexpr const char* kSignHint =

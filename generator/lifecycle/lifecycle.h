@@ -11,7 +11,7 @@
 
 #include "common/json.h"
 #include "common/result.h"
-#include "lifecycle/livepatch_sysfs.h"
+#include "host/livepatch_sysfs.h"
 #include "lifecycle/module_file.h"
 
 #include <chrono>
@@ -23,6 +23,11 @@
 #include <vector>
 
 namespace rr::lifecycle {
+
+// The kernel's livepatch and module state as sysfs shows it (host/livepatch_sysfs.h).
+using host::LivepatchState;
+using host::LoadedModule;
+using host::PendingTask;
 
 // Everything that changes the kernel goes through here: loading and removing modules, and writing a
 // livepatch's sysfs attributes (enabled, signal, force). The real one uses finit_module(2)/init_module(2),

@@ -1,7 +1,7 @@
 #include "lifecycle/module_file.h"
 
 #include "analysis/bzimage.h"
-#include "analysis/elf_file.h"
+#include "elf/elf_file.h"
 
 #include <elf.h>
 
@@ -11,34 +11,13 @@ namespace fs = std::filesystem;
 
 namespace rr::lifecycle {
 
-std::string build_id_from_notes(ByteView notes) {
-  size_t at = 0;
-  auto align4 = [](size_t v) { return (v + 3) & ~size_t{3}; };
-  while (notes.has(at, 12)) {
-    uint32_t namesz = *notes.read<uint32_t>(at);
-    uint32_t descsz = *notes.read<uint32_t>(at + 4);
-    uint32_t type = *notes.read<uint32_t>(at + 8);
-    size_t name_at = at + 12;
-    if (namesz > notes.size() || descsz > notes.size()) return {};
-    size_t desc_at = name_at + align4(namesz);
-    if (!notes.has(desc_at, descsz)) return {};
-    if (type == NT_GNU_BUILD_ID && namesz == 4 && notes.string_at(name_at, 3) == "GNU") {
-      std::string hex;
-      for (uint32_t i = 0; i < descsz; ++i) hex += fmt::format("{:02x}", notes.data()[desc_at + i]);
-      return hex;
-    }
-    at = desc_at + align4(descsz);
-  }
-  return {};
-}
-
 Result<ModuleFile> parse_module_image(Bytes image, const fs::path& origin) {
   ModuleFile m;
   m.path = origin;
   std::string_view all(reinterpret_cast<const char*>(image.data()), image.size());
   m.is_signed =
       all.size() >= kModuleSignatureTrailer.size() && all.substr(all.size() - kModuleSignatureTrailer.size()) == kModuleSignatureTrailer;
-  auto elf = analysis::ElfFile::from_bytes(image, origin.string());
+  auto elf = elf::ElfFile::from_bytes(image, origin.string());
   if (!elf) return elf.error().with_context(fmt::format("{} is not a kernel module", origin.string()));
   if (elf->file_type() != ET_REL)
     return make_error(ExitCode::bad_input, "{} is not a kernel module (not an ELF relocatable object)", origin.string());
@@ -66,7 +45,7 @@ Result<ModuleFile> parse_module_image(Bytes image, const fs::path& origin) {
       if (c == '-') c = '_';
     m.name = stem;
   }
-  if (auto notes = elf->section_data(".note.gnu.build-id")) m.build_id = build_id_from_notes(*notes);
+  if (auto notes = elf->section_data(".note.gnu.build-id")) m.build_id = elf::build_id_from_notes(*notes);
   m.image = std::move(image);
   return m;
 }

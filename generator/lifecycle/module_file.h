@@ -40,7 +40,4 @@ Result<ModuleFile> read_module_file(const std::filesystem::path& file);
 // Same, from bytes already in memory (tests); `origin` names them in messages.
 Result<ModuleFile> parse_module_image(Bytes image, const std::filesystem::path& origin);
 
-// Parses the payload of an ELF note section: the build-id descriptor of the first NT_GNU_BUILD_ID note, hex.
-std::string build_id_from_notes(ByteView notes);
-
 }  // namespace rr::lifecycle

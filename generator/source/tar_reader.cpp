@@ -1,5 +1,7 @@
 #include "source/tar_reader.h"
 
+#include "common/unique_fd.h"
+
 #include <bzlib.h>
 #include <lzma.h>
 #include <zlib.h>
@@ -47,12 +49,9 @@ constexpr uint64_t kMaxExtension = uint64_t{1} << 20;  // a long name or pax hea
 
 class FileInput {
  public:
-  ~FileInput() {
-    if (fd_ >= 0) ::close(fd_);
-  }
   Status open(const fs::path& file) {
-    fd_ = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0)
+    fd_.reset(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd_)
       return Error{fmt::format("cannot open {}: {}", file.string(), std::strerror(errno)),
                    errno == ENOENT ? ExitCode::missing : ExitCode::bad_input,
                    {}};
@@ -64,7 +63,7 @@ class FileInput {
   Result<bool> refill() {
     if (pos_ < len_) return true;
     for (;;) {
-      ssize_t n = ::read(fd_, buf_.data(), buf_.size());
+      ssize_t n = ::read(fd_.get(), buf_.data(), buf_.size());
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return make_error(ExitCode::bad_input, "cannot read {}: {}", file_.string(), std::strerror(errno));
       pos_ = 0;
@@ -75,10 +74,10 @@ class FileInput {
   const uint8_t* data() const { return buf_.data() + pos_; }
   size_t available() const { return len_ - pos_; }
   void consume(size_t n) { pos_ += n; }
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
 
  private:
-  int fd_ = -1;
+  UniqueFd fd_;
   fs::path file_;
   std::vector<uint8_t> buf_;
   size_t pos_ = 0, len_ = 0;
@@ -756,12 +755,9 @@ class IommuExtractor {
       case TarMember::Kind::file: {
         RR_CHECK(make_parents(p));
         RR_CHECK(clear(p));
-        int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, m.mode & 0777);
-        if (fd < 0) return fail_write(p, errno);
-        struct Close {
-          int fd;
-          ~Close() { ::close(fd); }
-        } close_fd{fd};
+        UniqueFd out(::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, m.mode & 0777));
+        if (!out) return fail_write(p, errno);
+        const int fd = out.get();
         RR_CHECK(r_.read_data([&](const uint8_t* d, size_t n) -> Status {
           while (n > 0) {
             ssize_t w = ::write(fd, d, n);

@@ -7,10 +7,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 namespace rr::verify {
 
-KernelText KernelText::from_image(const analysis::ElfFile& image, int64_t slide) {
+KernelText KernelText::from_image(const elf::ElfFile& image, int64_t slide) {
   KernelText t;
   t.origin_ = TextOrigin::image;
   t.image_ = &image;
@@ -37,53 +38,21 @@ Result<KernelText> KernelText::from_kcore(const std::filesystem::path& kcore, co
     return refuse(std::strerror(e));
   }
   KernelText t;
-  t.fd_ = fd;
+  t.fd_.reset(fd);
   t.origin_ = TextOrigin::kcore;
   t.describe_ = fmt::format("{} (the running kernel's code, after boot-time patching)", kcore.string());
   elf_version(EV_CURRENT);
-  Elf* elf = elf_begin(fd, ELF_C_READ, nullptr);
+  std::unique_ptr<Elf, int (*)(Elf*)> elf(elf_begin(fd, ELF_C_READ, nullptr), &elf_end);
   if (!elf) return refuse(fmt::format("not an ELF core: {}", elf_errmsg(-1)));
   size_t n = 0;
-  if (elf_getphdrnum(elf, &n) != 0) {
-    elf_end(elf);
-    return refuse(fmt::format("no program headers: {}", elf_errmsg(-1)));
-  }
+  if (elf_getphdrnum(elf.get(), &n) != 0) return refuse(fmt::format("no program headers: {}", elf_errmsg(-1)));
   for (size_t i = 0; i < n; ++i) {
     GElf_Phdr ph;
-    if (!gelf_getphdr(elf, static_cast<int>(i), &ph) || ph.p_type != PT_LOAD) continue;
+    if (!gelf_getphdr(elf.get(), static_cast<int>(i), &ph) || ph.p_type != PT_LOAD) continue;
     t.segments_.push_back({ph.p_vaddr, ph.p_offset, ph.p_filesz});
   }
-  elf_end(elf);
   if (t.segments_.empty()) return refuse("it has no loadable segments");
   return t;
-}
-
-KernelText::KernelText(KernelText&& o) noexcept
-    : origin_(o.origin_),
-      describe_(std::move(o.describe_)),
-      slide_(o.slide_),
-      image_(o.image_),
-      segments_(std::move(o.segments_)),
-      fd_(o.fd_) {
-  o.fd_ = -1;
-}
-
-KernelText& KernelText::operator=(KernelText&& o) noexcept {
-  if (this != &o) {
-    if (fd_ >= 0) ::close(fd_);
-    origin_ = o.origin_;
-    describe_ = std::move(o.describe_);
-    slide_ = o.slide_;
-    image_ = o.image_;
-    segments_ = std::move(o.segments_);
-    fd_ = o.fd_;
-    o.fd_ = -1;
-  }
-  return *this;
-}
-
-KernelText::~KernelText() {
-  if (fd_ >= 0) ::close(fd_);
 }
 
 std::optional<Bytes> KernelText::read(uint64_t runtime_address, size_t length) const {
@@ -99,7 +68,7 @@ std::optional<Bytes> KernelText::read(uint64_t runtime_address, size_t length) c
     off_t at = static_cast<off_t>(s.offset + (runtime_address - s.vaddr));
     size_t done = 0;
     while (done < length) {
-      ssize_t r = ::pread(fd_, out.data() + done, length - done, at + static_cast<off_t>(done));
+      ssize_t r = ::pread(fd_.get(), out.data() + done, length - done, at + static_cast<off_t>(done));
       if (r <= 0) return std::nullopt;
       done += static_cast<size_t>(r);
     }

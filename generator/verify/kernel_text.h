@@ -3,9 +3,10 @@
 // addresses as kallsyms gives them; `slide` converts to link addresses for the image.
 #pragma once
 
-#include "analysis/elf_file.h"
 #include "common/file.h"
 #include "common/result.h"
+#include "common/unique_fd.h"
+#include "elf/elf_file.h"
 #include "verify/text_compare.h"
 
 #include <filesystem>
@@ -19,14 +20,10 @@ namespace rr::verify {
 class KernelText {
  public:
   // `slide`: runtime minus link address of the image (KASLR), from kallsyms _text and the image's .text.
-  static KernelText from_image(const analysis::ElfFile& image, int64_t slide);
+  static KernelText from_image(const elf::ElfFile& image, int64_t slide);
   // Error (environment) when /proc/kcore cannot be read: not root, or lockdown=confidentiality.
   static Result<KernelText> from_kcore(const std::filesystem::path& kcore = "/proc/kcore",
                                        const std::filesystem::path& lockdown = "/sys/kernel/security/lockdown");
-
-  KernelText(KernelText&&) noexcept;
-  KernelText& operator=(KernelText&&) noexcept;
-  ~KernelText();
 
   TextOrigin origin() const { return origin_; }
   const std::string& describe() const { return describe_; }
@@ -43,12 +40,12 @@ class KernelText {
   TextOrigin origin_ = TextOrigin::image;
   std::string describe_;
   int64_t slide_ = 0;
-  const analysis::ElfFile* image_ = nullptr;
+  const elf::ElfFile* image_ = nullptr;
   struct Segment {
     uint64_t vaddr, offset, size;
   };
   std::vector<Segment> segments_;
-  int fd_ = -1;
+  UniqueFd fd_;  // /proc/kcore, read with pread
 };
 
 }  // namespace rr::verify

@@ -3,7 +3,7 @@
 #include "analysis/btf_compat.h"
 #include "common/file.h"
 #include "common/subprocess.h"
-#include "diff/object.h"
+#include "elf/object.h"
 
 #include <bpf/btf.h>
 #include <fmt/format.h>
@@ -173,7 +173,7 @@ void replace_words(std::string& cmd, const std::string& from, const std::string&
 
 Result<ProbeCommandPaths> locate_probe_paths(const std::string& command, const ProbeCompiler& c) {
   // Absolute paths run in the kbuild tree (up to 6.12), or relative to the make's M= directory (6.13+).
-  if (auto p = build::command_paths(command, c.object, c.source, c.cwd)) return *p;
+  if (auto p = compile::command_paths(command, c.object, c.source, c.cwd)) return *p;
   return make_error(ExitCode::failure, "layout probe: the recorded compiler command does not name {} and {}", c.object.string(),
                     c.source.string());
 }

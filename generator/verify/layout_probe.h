@@ -5,9 +5,9 @@
 #pragma once
 
 #include "analysis/btf.h"
-#include "build/compile.h"
 #include "common/json.h"
 #include "common/result.h"
+#include "compile/compile.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -55,8 +55,8 @@ struct ProbeCompiler {
 
 // How the recorded command names the object and the source, and the directory it must run in for those names
 // to mean c.object and c.source: absolute paths (run in c.cwd), or names relative to the make's M= directory
-// (kbuild 6.13+; build::command_paths). An Error when it names neither.
-using ProbeCommandPaths = build::CommandPaths;
+// (kbuild 6.13+; compile::command_paths). An Error when it names neither.
+using ProbeCommandPaths = compile::CommandPaths;
 Result<ProbeCommandPaths> locate_probe_paths(const std::string& command, const ProbeCompiler& c);
 
 // Fills compiled_size/compiled_offset and problem. A member the source does not have is a mismatch (problem

@@ -25,7 +25,7 @@
 
 #include "common/file.h"
 #include "common/json.h"
-#include "diff/object.h"
+#include "elf/object.h"
 
 #include <cstdint>
 #include <functional>

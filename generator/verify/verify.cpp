@@ -257,7 +257,7 @@ Result<Report> verify(const VerifyInputs& in) {
 }
 
 VerifyInputs inputs_after_plan(const analysis::LoadedKernel& kernel, const obj::Object& original, const obj::Object& patched,
-                               const klp::KernelSymbols& symbols, const klp::Plan& plan, const build::CompiledObject& compiled_original,
+                               const klp::KernelSymbols& symbols, const klp::Plan& plan, const compile::CompiledObject& compiled_original,
                                const std::filesystem::path& kbuild, const std::filesystem::path& work_dir) {
   VerifyInputs in;
   in.kernel = &kernel;

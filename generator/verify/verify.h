@@ -9,10 +9,10 @@
 #pragma once
 
 #include "analysis/kernel.h"
-#include "build/compile.h"
 #include "common/json.h"
 #include "common/result.h"
-#include "diff/object.h"
+#include "compile/compile.h"
+#include "elf/object.h"
 #include "klp/plan.h"
 #include "verify/layout_probe.h"
 #include "verify/text_compare.h"
@@ -61,7 +61,7 @@ Result<Report> verify(const VerifyInputs& inputs);
 // The inputs as build and verify have them after the plan: the replaced functions of `plan`, the layout probe
 // run with the command kbuild recorded for the original object (in `kbuild`), in `work_dir`.
 VerifyInputs inputs_after_plan(const analysis::LoadedKernel& kernel, const obj::Object& original, const obj::Object& patched,
-                               const klp::KernelSymbols& symbols, const klp::Plan& plan, const build::CompiledObject& compiled_original,
+                               const klp::KernelSymbols& symbols, const klp::Plan& plan, const compile::CompiledObject& compiled_original,
                                const std::filesystem::path& kbuild, const std::filesystem::path& work_dir);
 
 // The refusal for a report that is not ok (ExitCode::refused).

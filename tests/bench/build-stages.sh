@@ -11,7 +11,7 @@
 # compiler> iommu.o`: kbuild's own flags for a built-in object, objtool included, nothing of ours
 # (relax-rmrr adds -ffunction-sections -fdata-sections and a __FILE__ prefix map, and compiles twice). Like
 # `relax-rmrr build` the first time for a kbuild tree, it pays kbuild's start-up: that is part of compiling a file
-# through kbuild. Later builds for the same tree run kbuild's recorded command (build/command_cache.h) and
+# through kbuild. Later builds for the same tree run kbuild's recorded command (compile/command_cache.h) and
 # start the module's make alongside the compiles (klp/module.h): both are measured.
 #
 # The runs: --reps rounds of {one compile, one build with the source and kbuild's commands cached, one first
@@ -81,7 +81,7 @@ declare -a cold_whole=() cold_source=() cached_whole=() one_compile=() round_rat
 declare -a first_whole=() first_ratio=() cold_ratio=() cold_hash=() cold_extract=() cold_cpu=()
 
 # The cache of the cached runs: filled once, here (not timed): the extracted source and kbuild's compile
-# commands (build/command_cache.h). The "first build for this kbuild tree" runs share the source but start
+# commands (compile/command_cache.h). The "first build for this kbuild tree" runs share the source but start
 # each with no recorded command, so their compiles go through make.
 WARM=$TMP/warm-cache
 mkdir -p "$WARM"

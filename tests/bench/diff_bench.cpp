@@ -9,7 +9,7 @@
 #include "bench_common.h"
 #include "common/file.h"
 #include "diff/function_diff.h"
-#include "diff/object.h"
+#include "elf/object.h"
 
 #include <unistd.h>
 

@@ -17,12 +17,12 @@
 // with a message saying so.
 #include "analysis/btf.h"
 #include "analysis/bzimage.h"
-#include "analysis/dmar.h"
-#include "analysis/elf_file.h"
 #include "analysis/image_kallsyms.h"
 #include "analysis/symbols.h"
 #include "bench_common.h"
 #include "common/file.h"
+#include "elf/elf_file.h"
+#include "host/dmar.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -349,7 +349,7 @@ void image_kallsyms_case(benchmark::State& state, const KallsymsImage& im) {
   auto decode = [&] {
     auto k = analysis::read_kernel_image(p);
     if (!k) std::abort();
-    auto elf = analysis::ElfFile::from_bytes(std::move(k->elf), p.string());
+    auto elf = elf::ElfFile::from_bytes(std::move(k->elf), p.string());
     if (!elf) std::abort();
     auto syms = analysis::decode_image_kallsyms(*elf, p.string());
     if (!syms) std::abort();
@@ -374,7 +374,7 @@ void image_kallsyms_decode_case(benchmark::State& state, const KallsymsImage& im
   if (p.empty()) return bench::skip(state, "could not write the synthetic image (xz missing?)");
   auto k = analysis::read_kernel_image(p);
   if (!k) return bench::skip(state, k.error().message);
-  auto elf = analysis::ElfFile::from_bytes(std::move(k->elf), p.string());
+  auto elf = elf::ElfFile::from_bytes(std::move(k->elf), p.string());
   if (!elf) return bench::skip(state, elf.error().message);
   auto rodata = elf->section_data(".rodata");
   if (!rodata) return bench::skip(state, rodata.error().message);
@@ -424,7 +424,7 @@ const std::pair<Bytes, std::string>* btf_bytes() {
       const Image* im = vmlinuz();
       auto k = analysis::extract_vmlinux(ByteView(im->file.data(), im->file.size()));
       if (k) {
-        auto elf = analysis::ElfFile::from_bytes(std::move(k->elf), "vmlinux");
+        auto elf = elf::ElfFile::from_bytes(std::move(k->elf), "vmlinux");
         if (elf) {
           auto sec = elf->section_data(".BTF");
           if (sec) return std::make_pair(Bytes(sec->data(), sec->data() + sec->size()), std::string("Debian 6.1 vmlinux .BTF"));

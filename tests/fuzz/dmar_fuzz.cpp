@@ -1,7 +1,7 @@
 // The ACPI DMAR decoder (relax-rmrr dmar, doctor): firmware bytes, checksum required or not. A table that
 // decodes is also printed (JSON, scope paths) and re-encoded, which must decode again.
-#include "analysis/dmar.h"
 #include "fuzz_util.h"
+#include "host/dmar.h"
 
 #include <cstdlib>
 

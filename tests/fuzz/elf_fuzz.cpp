@@ -1,16 +1,16 @@
 // The ELF reader (vmlinux, --vmlinux, the decompressed image, compiled objects): headers, every section's data,
 // the symbol table with nm letters, bytes by address, the "Linux version" banner and the .BTF section.
 #include "analysis/btf.h"
-#include "analysis/elf_file.h"
 #include "analysis/kbuild.h"
 #include "analysis/symbols.h"
+#include "elf/elf_file.h"
 #include "fuzz_util.h"
 
 using namespace rr;
 using namespace rr::analysis;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  auto elf = ElfFile::from_bytes(Bytes(data, data + size), "fuzz");
+  auto elf = elf::ElfFile::from_bytes(Bytes(data, data + size), "fuzz");
   if (!elf.ok()) return 0;
   for (const auto& s : elf->sections()) {
     auto d = elf->section_data(s);

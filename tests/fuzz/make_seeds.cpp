@@ -4,10 +4,10 @@
 //   fuzz_seeds CORPUS_ROOT                  one directory per target below it
 //   fuzz_seeds --image VMLINUZ DIR NAME     image_kallsyms seeds cut from a real image's .rodata (real_image_seeds)
 #include "analysis/bzimage.h"
-#include "analysis/dmar.h"
-#include "analysis/elf_file.h"
 #include "analysis/image_kallsyms.h"
 #include "analysis_fixtures.h"
+#include "elf/elf_file.h"
+#include "host/dmar.h"
 #include "iommu_fixtures.h"
 #include "kallsyms_fixtures.h"
 
@@ -69,12 +69,12 @@ int real_image_seeds(const fs::path& vmlinuz, const fs::path& dir, const std::st
   using analysis::KallsymsLayout;
   auto image = analysis::read_kernel_image(vmlinuz);
   if (!image) throw std::runtime_error(image.error().message);
-  auto elf = analysis::ElfFile::from_bytes(std::move(image->elf), vmlinuz.string());
+  auto elf = elf::ElfFile::from_bytes(std::move(image->elf), vmlinuz.string());
   if (!elf) throw std::runtime_error(elf.error().message);
   auto k = analysis::decode_image_kallsyms(*elf, vmlinuz.string());
   if (!k) throw std::runtime_error(k.error().message);
-  const analysis::ElfSection* text = elf->section(".text");
-  const analysis::ElfSection* rodata_section = elf->section(".rodata");
+  const elf::ElfSection* text = elf->section(".text");
+  const elf::ElfSection* rodata_section = elf->section(".rodata");
   auto rodata_bytes = elf->section_data(".rodata");
   if (!text || !rodata_section || !rodata_bytes) throw std::runtime_error("no .text or .rodata");
   ByteView ro = *rodata_bytes;

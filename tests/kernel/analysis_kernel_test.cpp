@@ -70,7 +70,7 @@ const KernelInputs& inputs() {
 
 // Loaded once: decompressing the image takes about a second.
 struct Loaded {
-  std::optional<ElfFile> image;
+  std::optional<elf::ElfFile> image;
   Compression compression = Compression::none;
   std::optional<SetupHeader> setup;
   std::optional<SymbolTable> kallsyms;
@@ -89,7 +89,7 @@ const Loaded& loaded() {
     }
     x.compression = img->compression;
     x.setup = img->setup;
-    auto elf = ElfFile::from_bytes(std::move(img->elf), inputs().get("VMLINUZ"));
+    auto elf = elf::ElfFile::from_bytes(std::move(img->elf), inputs().get("VMLINUZ"));
     if (!elf) {
       x.error = elf.error().message;
       return x;
@@ -129,7 +129,7 @@ TEST(RealKernel, ImageDecompressesWithTheConfiguredCompression) {
     if (c.enabled(opt)) configured = comp;
   ASSERT_TRUE(configured.has_value()) << "the config names no CONFIG_KERNEL_* compression";
   EXPECT_EQ(loaded().compression, *configured);
-  const ElfFile& img = *loaded().image;
+  const elf::ElfFile& img = *loaded().image;
   EXPECT_EQ(img.machine(), EM_X86_64);
   EXPECT_EQ(img.file_type(), ET_EXEC);
   EXPECT_FALSE(img.has_symtab()) << "vmlinux inside vmlinuz is stripped";
@@ -181,13 +181,13 @@ TEST(RealKernel, BtfEntrySizesDivideTheirSections) {
   REQUIRE_LOADED();
   auto btf = Btf::from_elf(*loaded().image);
   ASSERT_TRUE(btf.ok()) << btf.error().message;
-  const ElfFile& img = *loaded().image;
+  const elf::ElfFile& img = *loaded().image;
   // Each special section is an array of its entry struct: its size must be a multiple of the BTF size.
   for (auto [section, type] : {std::pair{"__bug_table", "bug_entry"},
                                {"__ex_table", "exception_table_entry"},
                                {".altinstructions", "alt_instr"},
                                {".orc_unwind", "orc_entry"}}) {
-    const ElfSection* s = img.section(section);
+    const elf::ElfSection* s = img.section(section);
     ASSERT_NE(s, nullptr) << section;
     auto size = btf->struct_size(type);
     ASSERT_TRUE(size.has_value()) << type;
@@ -229,7 +229,7 @@ TEST(RealKernel, KallsymsDumpHasTheDesignFacts) {
 TEST(RealKernel, KaslrOffsetMapsKallsymsOntoTheImage) {
   REQUIRE_LOADED();
   const SymbolTable& t = *loaded().kallsyms;
-  const ElfFile& img = *loaded().image;
+  const elf::ElfFile& img = *loaded().image;
   auto offset = kaslr_offset(t, img);
   ASSERT_TRUE(offset.has_value());
   if (!inputs().get("KALLSYMS_TEXT").empty()) {
@@ -240,7 +240,7 @@ TEST(RealKernel, KaslrOffsetMapsKallsymsOntoTheImage) {
   // Every text symbol between _text and _etext lands inside the image's .text once the slide is removed.
   const Symbol* etext = t.first("_etext");
   ASSERT_NE(etext, nullptr);
-  const ElfSection* text = img.section(".text");
+  const elf::ElfSection* text = img.section(".text");
   size_t checked = 0;
   for (const Symbol& s : t.symbols()) {
     if (!s.in_vmlinux() || (s.type != 't' && s.type != 'T')) continue;

@@ -4,9 +4,9 @@
 // set up and skipped otherwise.
 #include "../unit/test_util.h"
 #include "analysis/bzimage.h"
-#include "analysis/elf_file.h"
 #include "analysis/image_kallsyms.h"
 #include "analysis/symbols.h"
+#include "elf/elf_file.h"
 #include "kernel_env.h"
 
 #include <gtest/gtest.h>
@@ -35,7 +35,7 @@ TEST_P(RealImage, DecodedTableEqualsTheBootDump) {
   }
   auto image = analysis::read_kernel_image(env.get("VMLINUZ"));
   ASSERT_TRUE(image.ok()) << image.error().message;
-  auto elf = analysis::ElfFile::from_bytes(std::move(image->elf), env.get("VMLINUZ"));
+  auto elf = elf::ElfFile::from_bytes(std::move(image->elf), env.get("VMLINUZ"));
   ASSERT_TRUE(elf.ok()) << elf.error().message;
   auto decoded = analysis::decode_image_kallsyms(*elf, env.get("VMLINUZ"));
   ASSERT_TRUE(decoded.ok()) << decoded.error().message;
@@ -89,7 +89,7 @@ TEST(RealImageDamaged, EveryDamageIsAnError) {
   auto image = analysis::read_kernel_image(env.get("VMLINUZ"));
   ASSERT_TRUE(image.ok());
   Bytes pristine = image->elf;
-  auto elf = analysis::ElfFile::from_bytes(Bytes(pristine), "vmlinux");
+  auto elf = elf::ElfFile::from_bytes(Bytes(pristine), "vmlinux");
   ASSERT_TRUE(elf.ok());
   auto decoded = analysis::decode_image_kallsyms(*elf, "vmlinux");
   ASSERT_TRUE(decoded.ok());
@@ -103,7 +103,7 @@ TEST(RealImageDamaged, EveryDamageIsAnError) {
     return std::make_pair(size_t{0}, size_t{0});
   };
   auto decode_bytes = [](Bytes b) {
-    auto e = analysis::ElfFile::from_bytes(std::move(b), "damaged");
+    auto e = elf::ElfFile::from_bytes(std::move(b), "damaged");
     if (!e) return Result<analysis::ImageKallsyms>(e.error());
     return analysis::decode_image_kallsyms(*e, "damaged");
   };

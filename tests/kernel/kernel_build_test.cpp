@@ -6,9 +6,9 @@
 //   (written by tests/setup/kernel.sh debian-6.1: KBUILD=, SOURCE_TARBALL=, RELEASE=),
 //   else the environment variables RELAX_RMRR_KBUILD and RELAX_RMRR_SOURCE_TARBALL.
 #include "../unit/test_util.h"
-#include "build/compile.h"
 #include "common/file.h"
 #include "common/subprocess.h"
+#include "compile/compile.h"
 #include "kernel_env.h"
 #include "source/source.h"
 #include "source/transform.h"
@@ -137,10 +137,10 @@ TEST_F(Debian61, OriginalAndPatchedCompileAndDifferWhereExpected) {
   ASSERT_NO_FATAL_FAILURE(load_driver(drv));
 
   test::TempDir work;
-  build::CompileOptions o;
+  compile::CompileOptions o;
   o.kbuild = in_.kbuild;
   o.work_dir = work.path();
-  auto r = build::compile_source(drv.tree, drv.transform, o);
+  auto r = compile::compile_source(drv.tree, drv.transform, o);
   ASSERT_TRUE(r.ok()) << r.error().message << "\nhint: " << r.error().hint;
   fmt::print(stderr, "compiled both in {:.1f}s wall (original {:.1f}s, patched {:.1f}s), CC={}\n", r->seconds, r->original.seconds,
              r->patched.seconds, r->cc.empty() ? "(kbuild default)" : r->cc);
@@ -188,36 +188,36 @@ TEST_F(Debian61, ModuleObjectOptionCompilesToo) {
   auto text = read_file_text(t->iommu_c);
   ASSERT_TRUE(text.ok());
   test::TempDir work;
-  build::CompileOptions o;
+  compile::CompileOptions o;
   o.kbuild = in_.kbuild;
   o.work_dir = work.path();
   o.source_relative = t->iommu_c_relative;
   o.include_dirs = t->include_dirs;
   o.as_module = true;
-  auto r = build::compile_variant(o, "original", *text);
+  auto r = compile::compile_variant(o, "original", *text);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_NE(r->compiler_command.find("-DMODULE"), std::string::npos) << r->compiler_command;
   EXPECT_NE(r->kbuild_command.find("objtool"), std::string::npos);
 }
 
-// kbuild's command remembered (build/command_cache.h): the second compile runs it without make and gives the same
+// kbuild's command remembered (compile/command_cache.h): the second compile runs it without make and gives the same
 // bytes make gives, in the same directory (the objects record their paths in DWARF, so only there).
 TEST_F(Debian61, RecordedCommandGivesTheObjectMakeGives) {
   Driver drv;
   ASSERT_NO_FATAL_FAILURE(load_driver(drv));
   test::TempDir work, cache;
-  build::CompileOptions o;
+  compile::CompileOptions o;
   o.kbuild = in_.kbuild;
   o.work_dir = work.path();
   o.command_cache_dir = cache.path();
-  auto by_make = build::compile_source(drv.tree, drv.transform, o);
+  auto by_make = compile::compile_source(drv.tree, drv.transform, o);
   ASSERT_TRUE(by_make.ok()) << by_make.error().message << "\nhint: " << by_make.error().hint;
   ASSERT_FALSE(by_make->original.replayed);
   auto made_original = read_file_bytes(by_make->original.object);
   auto made_patched = read_file_bytes(by_make->patched.object);
   ASSERT_TRUE(made_original.ok() && made_patched.ok());
 
-  auto replayed = build::compile_source(drv.tree, drv.transform, o);
+  auto replayed = compile::compile_source(drv.tree, drv.transform, o);
   ASSERT_TRUE(replayed.ok()) << replayed.error().message;
   EXPECT_TRUE(replayed->original.replayed);
   EXPECT_TRUE(replayed->patched.replayed);

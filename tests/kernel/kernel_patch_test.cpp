@@ -12,10 +12,10 @@
 //     intel_iommu_attach_device and intel_iommu_get_resv_regions (diff::compare on the objects).
 #include "source/kernel_patch.h"
 #include "../unit/test_util.h"
-#include "build/compile.h"
 #include "common/file.h"
+#include "compile/compile.h"
 #include "diff/function_diff.h"
-#include "diff/object.h"
+#include "elf/object.h"
 #include "kernel_env.h"
 #include "source/source.h"
 #include "source/transform.h"
@@ -257,13 +257,13 @@ TEST_F(Debian61Compile, FullAndKpatchCompileAndTheOptionChangesWhatTheLivepatchC
   full_on.replace(full_on.find(decl), decl.size(), "static bool intel_iommu_relax_rmrr = true;");
 
   test::TempDir work;
-  build::CompileOptions o;
+  compile::CompileOptions o;
   o.kbuild = kbuild_;
   o.work_dir = work.path();
   o.source_relative = tree->iommu_c_relative;
   o.include_dirs = tree->include_dirs;
   o.parallel = true;
-  auto base = build::compile_pair(o, *text, *livepatched);
+  auto base = compile::compile_pair(o, *text, *livepatched);
   ASSERT_TRUE(base.ok()) << base.error().message << "\nhint: " << base.error().hint;
   o.cc = base->cc.empty() ? "-" : base->cc;
   struct Variant {
@@ -272,7 +272,7 @@ TEST_F(Debian61Compile, FullAndKpatchCompileAndTheOptionChangesWhatTheLivepatchC
     fs::path object;
   } variants[] = {{"full", &full, {}}, {"full-on", &full_on, {}}, {"kpatch", &kpatch, {}}};
   for (auto& v : variants) {
-    auto r = build::compile_variant(o, v.name, *v.text);
+    auto r = compile::compile_variant(o, v.name, *v.text);
     ASSERT_TRUE(r.ok()) << v.name << ": " << r.error().message;
     EXPECT_EQ(r->make_output.find("warning:"), std::string::npos) << v.name << " must compile cleanly:\n" << r->make_output;
     v.object = r->object;

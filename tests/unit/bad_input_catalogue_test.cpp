@@ -3,9 +3,9 @@
 // do about it, and write nothing to --output. Every input is built here, synthetically; the control case shows
 // that the same inputs without the defect get past the analysis and source stages, so each refusal below is
 // caused by its own defect.
-#include "analysis/dmar.h"
 #include "analysis/kernel.h"
 #include "analysis_fixtures.h"
+#include "host/dmar.h"
 #include "iommu_fixtures.h"
 
 #include <gtest/gtest.h>

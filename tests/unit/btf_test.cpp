@@ -1,7 +1,7 @@
 // Btf over synthetic BTF built with libbpf's btf__add_* API, and corrupt BTF.
 #include "analysis/btf.h"
-#include "analysis/elf_file.h"
 #include "analysis_fixtures.h"
+#include "elf/elf_file.h"
 #include "verify/layout_probe.h"
 
 #include <bpf/btf.h>
@@ -147,7 +147,7 @@ TEST(Btf, FromElfSectionAndFile) {
   ASSERT_TRUE(from_raw.ok()) << from_raw.error().message;
   EXPECT_EQ(from_raw->type_count(), from_elf->type_count());
   // An ELF without .BTF says so.
-  auto plain = ElfFile::from_bytes(test::build_vmlinux({}, false), "nobtf");
+  auto plain = elf::ElfFile::from_bytes(test::build_vmlinux({}, false), "nobtf");
   ASSERT_TRUE(plain.ok());
   auto none = Btf::from_elf(*plain);
   ASSERT_FALSE(none.ok());

@@ -1,8 +1,8 @@
 // vmlinuz → vmlinux: synthetic bzImages around a small ELF in every compression the kernel offers, compressed
 // by the command-line tools (gzip, xz, lzma, zstd, lz4 -l, bzip2) as the kernel's build does.
 #include "analysis/bzimage.h"
-#include "analysis/elf_file.h"
 #include "analysis_fixtures.h"
+#include "elf/elf_file.h"
 
 #include <gtest/gtest.h>
 
@@ -43,7 +43,7 @@ TEST_P(EveryCompression, ExtractsTheEmbeddedElf) {
   EXPECT_EQ(img->setup->code_offset, 4u * 512);
   EXPECT_EQ(img->setup->kernel_version, "6.1.0-99-test (tester@example) #1 SMP");
   EXPECT_EQ(img->elf, elf);
-  auto parsed = ElfFile::from_bytes(std::move(img->elf), "x");
+  auto parsed = elf::ElfFile::from_bytes(std::move(img->elf), "x");
   ASSERT_TRUE(parsed.ok()) << parsed.error().message;
   EXPECT_TRUE(parsed->section(".BTF"));
 }

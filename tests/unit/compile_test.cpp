@@ -1,8 +1,8 @@
 // The compile stage without a kernel: .cmd parsing, the target compiler, and the errors a broken
 // kbuild tree gives. The real compile is in tests/kernel (label `kernel`).
-#include "build/compile.h"
-#include "build/command_cache.h"
+#include "compile/compile.h"
 #include "common/file.h"
+#include "compile/command_cache.h"
 #include "source/transform.h"
 #include "test_util.h"
 
@@ -18,15 +18,15 @@ TEST(KbuildCmd, SplitsCompilerFromObjtool) {
       "cmd_/w/original/iommu.o := gcc-12 -Wp,-MMD,/w/original/.iommu.o.d -nostdinc -DKBUILD_BASENAME='\"iommu\"' "
       "-DX='\"a;b\"' -c -o /w/original/iommu.o /w/original/iommu.c   ; ./tools/objtool/objtool --orc /w/original/iommu.o\n"
       "\nsource_/w/original/iommu.o := /w/original/iommu.c\n";
-  auto k = build::parse_cmd_file(text, "t.cmd");
+  auto k = compile::parse_cmd_file(text, "t.cmd");
   ASSERT_TRUE(k.ok()) << k.error().message;
   EXPECT_EQ(k->compiler,
             "gcc-12 -Wp,-MMD,/w/original/.iommu.o.d -nostdinc -DKBUILD_BASENAME='\"iommu\"' -DX='\"a;b\"' -c -o "
             "/w/original/iommu.o /w/original/iommu.c");
   EXPECT_TRUE(k->full.ends_with("objtool --orc /w/original/iommu.o"));
-  EXPECT_FALSE(build::parse_cmd_file("source_x.o := x.c\n", "x.cmd").ok());
+  EXPECT_FALSE(compile::parse_cmd_file("source_x.o := x.c\n", "x.cmd").ok());
   // Linux 6.3 renamed the variable.
-  auto saved = build::parse_cmd_file("savedcmd_/w/x.o := gcc -c -o /w/x.o /w/x.c; ./tools/objtool/objtool /w/x.o\n", "x.cmd");
+  auto saved = compile::parse_cmd_file("savedcmd_/w/x.o := gcc -c -o /w/x.o /w/x.c; ./tools/objtool/objtool /w/x.o\n", "x.cmd");
   ASSERT_TRUE(saved.ok());
   EXPECT_EQ(saved->compiler, "gcc -c -o /w/x.o /w/x.c");
 }
@@ -36,31 +36,31 @@ TEST(TargetCompiler, FromConfigVersionText) {
   fs::create_directories(k.path() / "include/config");
   // A compiler that surely exists here, named as the kernel would name it.
   ASSERT_TRUE(write_file_text(k.path() / "include/config/auto.conf", "CONFIG_X=y\nCONFIG_CC_VERSION_TEXT=\"sh (Fake) 1.0\"\n").ok());
-  auto tc = build::target_compiler(k.path());
+  auto tc = compile::target_compiler(k.path());
   ASSERT_TRUE(tc.ok());
   EXPECT_EQ(tc->version_text, "sh (Fake) 1.0");
   EXPECT_EQ(tc->program, "sh");
   EXPECT_TRUE(tc->found);
 
   ASSERT_TRUE(write_file_text(k.path() / "include/config/auto.conf", "CONFIG_CC_VERSION_TEXT=\"gcc-99 (Nowhere 99.1.0) 99.1.0\"\n").ok());
-  tc = build::target_compiler(k.path());
+  tc = compile::target_compiler(k.path());
   ASSERT_TRUE(tc.ok());
   EXPECT_EQ(tc->program, "gcc-99");
   EXPECT_FALSE(tc->found);
 
   test::TempDir none;  // before 5.8 nothing records it: kbuild's default compiler then
-  tc = build::target_compiler(none.path());
+  tc = compile::target_compiler(none.path());
   ASSERT_TRUE(tc.ok());
   EXPECT_TRUE(tc->program.empty());
 }
 
 TEST(CompileVariant, NoKbuildTreeIsMissingWithAHeadersHint) {
   test::TempDir d;
-  build::CompileOptions o;
+  compile::CompileOptions o;
   o.kbuild = d.path() / "no-such-build";
   o.work_dir = d.path() / "work";
   o.source_relative = "drivers/iommu/intel/iommu.c";
-  auto r = build::compile_pair(o, "int a;\n", "int b;\n");
+  auto r = compile::compile_pair(o, "int a;\n", "int b;\n");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ExitCode::missing);
   EXPECT_NE(r.error().message.find("is not a kernel build tree"), std::string::npos) << r.error().message;
@@ -72,11 +72,11 @@ TEST(CompileVariant, MissingTargetCompilerIsNamed) {
   fs::create_directories(d.path() / "kbuild/include/config");
   ASSERT_TRUE(write_file_text(d.path() / "kbuild/Makefile", "all:\n").ok());
   ASSERT_TRUE(write_file_text(d.path() / "kbuild/include/config/auto.conf", "CONFIG_CC_VERSION_TEXT=\"gcc-99 (Nowhere) 99.1.0\"\n").ok());
-  build::CompileOptions o;
+  compile::CompileOptions o;
   o.kbuild = d.path() / "kbuild";
   o.work_dir = d.path() / "work";
   o.source_relative = "drivers/iommu/intel/iommu.c";
-  auto r = build::compile_pair(o, "int a;\n", "int b;\n");
+  auto r = compile::compile_pair(o, "int a;\n", "int b;\n");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ExitCode::missing);
   EXPECT_NE(r.error().message.find("gcc-99"), std::string::npos) << r.error().message;
@@ -96,13 +96,13 @@ void fake_kbuild(const fs::path& dir, bool fail,
 TEST(CompilePair, RunsBothVariantsAndReadsTheCmdFile) {
   test::TempDir d;
   fake_kbuild(d.path() / "kbuild", false);
-  build::CompileOptions o;
+  compile::CompileOptions o;
   o.kbuild = d.path() / "kbuild";
   o.work_dir = d.path() / "work";
   o.source_relative = "drivers/iommu/intel/iommu.c";
   o.include_dirs = {"/src/drivers/iommu/intel", "/src/drivers/iommu"};
   o.cc = "cc-test";
-  auto r = build::compile_pair(o, "original\n", "patched\n");
+  auto r = compile::compile_pair(o, "original\n", "patched\n");
   ASSERT_TRUE(r.ok()) << r.error().message << "\n" << r.error().hint;
   EXPECT_EQ(r->cc, "cc-test");
   EXPECT_EQ(r->original.object, d.path() / "work/original/iommu.o");
@@ -125,21 +125,21 @@ TEST(CompilePair, RunsBothVariantsAndReadsTheCmdFile) {
             std::string::npos)
       << *kb;
   EXPECT_GT(r->seconds, 0.0);
-  Json j = build::to_json(*r);
+  Json j = compile::to_json(*r);
   EXPECT_EQ(j["patched"]["object"].as_string(), (d.path() / "work/patched/iommu.o").string());
   EXPECT_EQ(j["cc"].as_string(), "cc-test");
 
   o.as_module = true;
   o.source_relative = "drivers/iommu/intel-iommu.c";
   o.work_dir = d.path() / "work-old";
-  r = build::compile_pair(o, "a\n", "b\n");
+  r = compile::compile_pair(o, "a\n", "b\n");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->patched.object, d.path() / "work-old/patched/intel-iommu.o");
   EXPECT_EQ(r->patched.make_argv.back(), "patched/intel-iommu.o");
   // One variant alone (as_module, not parallel): make in its own directory.
   o.parallel = false;
   o.work_dir = d.path() / "work-alone";
-  r = build::compile_pair(o, "a\n", "b\n");
+  r = compile::compile_pair(o, "a\n", "b\n");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->original.make_argv,
             (std::vector<std::string>{"make", "-C", (d.path() / "kbuild").string(), "M=" + (d.path() / "work-alone/original").string(),
@@ -150,15 +150,15 @@ TEST(CompilePair, RunsBothVariantsAndReadsTheCmdFile) {
 }
 
 // compile_pair through a fake kbuild whose compiler fails with `error_line` (empty: the default, a missing header).
-Result<build::CompileResult> failing_compile(const test::TempDir& d, const std::string& error_line = "") {
+Result<compile::CompileResult> failing_compile(const test::TempDir& d, const std::string& error_line = "") {
   if (error_line.empty()) fake_kbuild(d.path() / "kbuild", true);
   else fake_kbuild(d.path() / "kbuild", true, error_line);
-  build::CompileOptions o;
+  compile::CompileOptions o;
   o.kbuild = d.path() / "kbuild";
   o.work_dir = d.path() / "work";
   o.source_relative = "drivers/iommu/intel/iommu.c";
   o.cc = "-";
-  return build::compile_pair(o, "x\n", "y\n");
+  return compile::compile_pair(o, "x\n", "y\n");
 }
 
 TEST(CompilePair, CompilerErrorShowsLastLinesAndHint) {
@@ -183,12 +183,12 @@ TEST(CompilePair, DriverThatDoesNotCompileAgainstTheHeadersIsRefused) {
 TEST(CompilePair, PathsMakeCannotTakeAreRefused) {
   test::TempDir d;
   fake_kbuild(d.path() / "kbuild", false);
-  build::CompileOptions o;
+  compile::CompileOptions o;
   o.kbuild = d.path() / "kbuild";
   o.work_dir = d.path() / "work dir";
   o.source_relative = "drivers/iommu/intel/iommu.c";
   o.cc = "-";
-  auto r = build::compile_pair(o, "x\n", "y\n");
+  auto r = compile::compile_pair(o, "x\n", "y\n");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("characters make cannot take"), std::string::npos) << r.error().message;
 }
@@ -203,10 +203,10 @@ TEST(KbuildVersion, FollowsIncludeLikeDebianHeaders) {
   fs::create_directories(d.path() / "flavour");
   ASSERT_TRUE(write_file_text(d.path() / "common/Makefile", "VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 192\nEXTRAVERSION =\n").ok());
   ASSERT_TRUE(write_file_text(d.path() / "flavour/Makefile", "include " + (d.path() / "common/Makefile").string() + "\n").ok());
-  auto v = build::kbuild_version(d.path() / "flavour");
+  auto v = compile::kbuild_version(d.path() / "flavour");
   ASSERT_TRUE(v.has_value());
   EXPECT_EQ(v->str(), "6.1.192");
-  EXPECT_FALSE(build::kbuild_version(d.path() / "none").has_value());
+  EXPECT_FALSE(compile::kbuild_version(d.path() / "none").has_value());
 }
 
 TEST(CompileSource, RefusesASourceOfAnotherVersion) {
@@ -224,17 +224,17 @@ TEST(CompileSource, RefusesASourceOfAnotherVersion) {
   ASSERT_TRUE(tree.ok()) << tree.error().message;
   auto tr = source::relax_transform(driver, tree->iommu_c_relative);
   ASSERT_TRUE(tr.ok());
-  build::CompileOptions o;
+  compile::CompileOptions o;
   o.kbuild = d.path() / "kbuild";
   o.work_dir = d.path() / "work";
   o.cc = "-";
-  auto r = build::compile_source(*tree, *tr, o);
+  auto r = compile::compile_source(*tree, *tr, o);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ExitCode::refused);
   EXPECT_NE(r.error().message.find("is Linux 6.1.192, but the kbuild tree"), std::string::npos) << r.error().message;
   EXPECT_NE(r.error().message.find("is Linux 6.12.95"), std::string::npos) << r.error().message;
   o.allow_version_mismatch = true;
-  r = build::compile_source(*tree, *tr, o);
+  r = compile::compile_source(*tree, *tr, o);
   ASSERT_TRUE(r.ok()) << r.error().message;
   auto patched = read_file_text(r->patched.object);  // the fake kbuild copies the source
   ASSERT_TRUE(patched.ok());
@@ -244,7 +244,7 @@ TEST(CompileSource, RefusesASourceOfAnotherVersion) {
 
 }  // namespace
 
-// kbuild's compile command remembered per kbuild tree (build/command_cache.h).
+// kbuild's compile command remembered per kbuild tree (compile/command_cache.h).
 namespace {
 
 // A fake kbuild whose recorded command really runs (it copies the source, like the other fake) and which logs
@@ -274,8 +274,8 @@ size_t make_runs(const fs::path& kbuild) {
   return log ? split_lines(*log).size() : 0;
 }
 
-build::CompileOptions cached_options(const test::TempDir& d, const std::string& work) {
-  build::CompileOptions o;
+compile::CompileOptions cached_options(const test::TempDir& d, const std::string& work) {
+  compile::CompileOptions o;
   o.kbuild = d.path() / "kbuild";
   o.work_dir = d.path() / work;
   o.source_relative = "drivers/iommu/intel/iommu.c";
@@ -285,35 +285,36 @@ build::CompileOptions cached_options(const test::TempDir& d, const std::string& 
 }
 
 TEST(CommandCache, UnescapesWhatKbuildEscapedForMake) {
-  EXPECT_EQ(build::unescape_make("awk '!x[$$0]++' \\# not a comment"), "awk '!x[$0]++' # not a comment");
-  EXPECT_EQ(build::unescape_make("plain $ and \\ stay"), "plain $ and \\ stay");
+  EXPECT_EQ(compile::unescape_make("awk '!x[$$0]++' \\# not a comment"), "awk '!x[$0]++' # not a comment");
+  EXPECT_EQ(compile::unescape_make("plain $ and \\ stay"), "plain $ and \\ stay");
 }
 
 TEST(CommandCache, TemplateNamesTheVariantDirectoryOnly) {
-  auto t = build::to_template("gcc -Wp,-MMD,/w/x/original/.a.o.d -o /w/x/original/a.o /w/x/original/a.c", "/w/x/original", "/w/x",
-                              build::CommandDir::kbuild);
+  auto t = compile::to_template("gcc -Wp,-MMD,/w/x/original/.a.o.d -o /w/x/original/a.o /w/x/original/a.c", "/w/x/original", "/w/x",
+                                compile::CommandDir::kbuild);
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->templ, "gcc -Wp,-MMD,@RELAX_RMRR_VARIANT_DIR@/.a.o.d -o @RELAX_RMRR_VARIANT_DIR@/a.o @RELAX_RMRR_VARIANT_DIR@/a.c");
-  EXPECT_EQ(build::from_template(t->templ, "/v/patched"), "gcc -Wp,-MMD,/v/patched/.a.o.d -o /v/patched/a.o /v/patched/a.c");
+  EXPECT_EQ(compile::from_template(t->templ, "/v/patched"), "gcc -Wp,-MMD,/v/patched/.a.o.d -o /v/patched/a.o /v/patched/a.c");
   // Not a function of the directory alone: it names the work directory elsewhere, or not the directory at all.
-  EXPECT_FALSE(build::to_template("gcc -I/w/x/inc -o /w/x/original/a.o", "/w/x/original", "/w/x", build::CommandDir::kbuild).has_value());
-  EXPECT_FALSE(build::to_template("gcc -o a.o a.c", "/w/x/original", "/w/x", build::CommandDir::kbuild).has_value());
+  EXPECT_FALSE(
+      compile::to_template("gcc -I/w/x/inc -o /w/x/original/a.o", "/w/x/original", "/w/x", compile::CommandDir::kbuild).has_value());
+  EXPECT_FALSE(compile::to_template("gcc -o a.o a.c", "/w/x/original", "/w/x", compile::CommandDir::kbuild).has_value());
 }
 
 // kbuild 6.13+ runs the compiler in the make's M= directory with relative names: the entry says where to run it.
 TEST(CommandCache, RelativeCommandsRunWhereMakeRanThem) {
-  EXPECT_EQ(build::command_cwd(build::CommandDir::kbuild, "/k", "/w/original"), fs::path("/k"));
-  EXPECT_EQ(build::command_cwd(build::CommandDir::variant, "/k", "/w/original"), fs::path("/w/original"));
-  EXPECT_EQ(build::command_cwd(build::CommandDir::work, "/k", "/w/original"), fs::path("/w"));
-  auto paths = build::command_paths("gcc -fmacro-prefix-map=/w/original/=x/ -c -o original/a.o original/a.c", "/w/original/a.o",
-                                    "/w/original/a.c", "/k");
+  EXPECT_EQ(compile::command_cwd(compile::CommandDir::kbuild, "/k", "/w/original"), fs::path("/k"));
+  EXPECT_EQ(compile::command_cwd(compile::CommandDir::variant, "/k", "/w/original"), fs::path("/w/original"));
+  EXPECT_EQ(compile::command_cwd(compile::CommandDir::work, "/k", "/w/original"), fs::path("/w"));
+  auto paths = compile::command_paths("gcc -fmacro-prefix-map=/w/original/=x/ -c -o original/a.o original/a.c", "/w/original/a.o",
+                                      "/w/original/a.c", "/k");
   ASSERT_TRUE(paths.has_value());
   EXPECT_EQ(paths->cwd, fs::path("/w"));
-  paths = build::command_paths("gcc -c -o ./a.o ./a.c", "/w/original/a.o", "/w/original/a.c", "/k");
+  paths = compile::command_paths("gcc -c -o ./a.o ./a.c", "/w/original/a.o", "/w/original/a.c", "/k");
   ASSERT_TRUE(paths.has_value());
   EXPECT_EQ(paths->cwd, fs::path("/w/original"));
   EXPECT_EQ(paths->object, "./a.o");
-  paths = build::command_paths("gcc -c -o /w/original/a.o /w/original/a.c", "/w/original/a.o", "/w/original/a.c", "/k");
+  paths = compile::command_paths("gcc -c -o /w/original/a.o /w/original/a.c", "/w/original/a.o", "/w/original/a.c", "/k");
   ASSERT_TRUE(paths.has_value());
   EXPECT_EQ(paths->cwd, fs::path("/k"));
 
@@ -328,9 +329,9 @@ TEST(CommandCache, RelativeCommandsRunWhereMakeRanThem) {
       "\t@cd $(M) && cp $*.c $@\n"
       "\t@echo 'cmd_$@ := cp -f $*.c $@ # -fmacro-prefix-map=$(M)/$(@D)/=x/' > $(M)/$(@D)/.$(@F).cmd\n";
   ASSERT_TRUE(write_file_text(d.path() / "kbuild/Makefile", mk).ok());
-  auto first = build::compile_pair(cached_options(d, "w1"), "a1\n", "b1\n");
+  auto first = compile::compile_pair(cached_options(d, "w1"), "a1\n", "b1\n");
   ASSERT_TRUE(first.ok()) << first.error().message;
-  auto second = build::compile_pair(cached_options(d, "w2"), "a2\n", "b2\n");
+  auto second = compile::compile_pair(cached_options(d, "w2"), "a2\n", "b2\n");
   ASSERT_TRUE(second.ok()) << second.error().message;
   EXPECT_TRUE(second->original.replayed);
   EXPECT_EQ(*read_file_text(d.path() / "w2/original/iommu.o"), "a2\n");
@@ -341,12 +342,12 @@ TEST(CommandCache, RelativeCommandsRunWhereMakeRanThem) {
 TEST(CommandCache, SecondCompileRunsTheRecordedCommandWithoutMake) {
   test::TempDir d;
   replayable_kbuild(d.path() / "kbuild");
-  auto first = build::compile_pair(cached_options(d, "work1"), "original 1\n", "patched 1\n");
+  auto first = compile::compile_pair(cached_options(d, "work1"), "original 1\n", "patched 1\n");
   ASSERT_TRUE(first.ok()) << first.error().message;
   EXPECT_FALSE(first->original.replayed);
   EXPECT_EQ(make_runs(d.path() / "kbuild"), 2u);
 
-  auto second = build::compile_pair(cached_options(d, "work2"), "original 2\n", "patched 2\n");
+  auto second = compile::compile_pair(cached_options(d, "work2"), "original 2\n", "patched 2\n");
   ASSERT_TRUE(second.ok()) << second.error().message;
   EXPECT_TRUE(second->original.replayed);
   EXPECT_TRUE(second->patched.replayed);
@@ -357,31 +358,31 @@ TEST(CommandCache, SecondCompileRunsTheRecordedCommandWithoutMake) {
   EXPECT_TRUE(fs::exists(d.path() / "work2/patched/$marker"));
   EXPECT_EQ(second->original.compiler_command,
             fmt::format("! grep -q BROKEN {0}/iommu.c && cp {0}/iommu.c {0}/iommu.o", (d.path() / "work2/original").string()));
-  EXPECT_EQ(build::to_json(*second)["original"]["kbuild"].as_string(), "recorded command");
+  EXPECT_EQ(compile::to_json(*second)["original"]["kbuild"].as_string(), "recorded command");
 }
 
 TEST(CommandCache, AChangedKbuildTreeOrCompilerRunsMakeAgain) {
   test::TempDir d;
   replayable_kbuild(d.path() / "kbuild");
-  ASSERT_TRUE(build::compile_pair(cached_options(d, "w1"), "a\n", "b\n").ok());
+  ASSERT_TRUE(compile::compile_pair(cached_options(d, "w1"), "a\n", "b\n").ok());
   ASSERT_EQ(make_runs(d.path() / "kbuild"), 2u);
   // The configuration is rewritten (a new headers package): the key changes, make runs.
   ASSERT_TRUE(write_file_text(d.path() / "kbuild/include/config/auto.conf", "CONFIG_A=y\nCONFIG_B=y\n").ok());
-  auto r = build::compile_pair(cached_options(d, "w2"), "a\n", "b\n");
+  auto r = compile::compile_pair(cached_options(d, "w2"), "a\n", "b\n");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_FALSE(r->original.replayed);
   EXPECT_EQ(make_runs(d.path() / "kbuild"), 4u);
   // Another CC is another command.
   auto o = cached_options(d, "w3");
   o.cc = "cc";
-  r = build::compile_pair(o, "a\n", "b\n");
+  r = compile::compile_pair(o, "a\n", "b\n");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_FALSE(r->patched.replayed);
   EXPECT_EQ(make_runs(d.path() / "kbuild"), 6u);
   // Without a cache directory make always runs.
   o = cached_options(d, "w4");
   o.command_cache_dir.clear();
-  r = build::compile_pair(o, "a\n", "b\n");
+  r = compile::compile_pair(o, "a\n", "b\n");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(make_runs(d.path() / "kbuild"), 8u);
 }
@@ -389,19 +390,19 @@ TEST(CommandCache, AChangedKbuildTreeOrCompilerRunsMakeAgain) {
 TEST(CommandCache, ARecordedCommandThatFailsFallsBackToMakeAndIsRecordedAgain) {
   test::TempDir d;
   replayable_kbuild(d.path() / "kbuild");
-  ASSERT_TRUE(build::compile_pair(cached_options(d, "w1"), "a\n", "b\n").ok());
+  ASSERT_TRUE(compile::compile_pair(cached_options(d, "w1"), "a\n", "b\n").ok());
   size_t entries = 0;
   for (const auto& e : fs::directory_iterator(d.path() / "cache")) {
     ++entries;
     ASSERT_TRUE(write_file_text(e.path(), "# relax-rmrr kbuild command, v2\ncwd kbuild\nfalse @RELAX_RMRR_VARIANT_DIR@\n").ok());
   }
   EXPECT_EQ(entries, 2u);  // one per variant
-  auto r = build::compile_pair(cached_options(d, "w2"), "a2\n", "b2\n");
+  auto r = compile::compile_pair(cached_options(d, "w2"), "a2\n", "b2\n");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_FALSE(r->original.replayed);
   EXPECT_EQ(*read_file_text(d.path() / "w2/original/iommu.o"), "a2\n");
   EXPECT_EQ(make_runs(d.path() / "kbuild"), 4u);
-  r = build::compile_pair(cached_options(d, "w3"), "a3\n", "b3\n");
+  r = compile::compile_pair(cached_options(d, "w3"), "a3\n", "b3\n");
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->original.replayed) << "make's command was recorded again";
   EXPECT_EQ(make_runs(d.path() / "kbuild"), 4u);
@@ -411,19 +412,19 @@ TEST(CommandCache, ARecordedCommandThatFailsFallsBackToMakeAndIsRecordedAgain) {
 TEST(CommandCache, EntriesOthersCanWriteAreNotRun) {
   test::TempDir d;
   replayable_kbuild(d.path() / "kbuild");
-  ASSERT_TRUE(build::compile_pair(cached_options(d, "w1"), "a\n", "b\n").ok());
+  ASSERT_TRUE(compile::compile_pair(cached_options(d, "w1"), "a\n", "b\n").ok());
   for (const auto& e : fs::directory_iterator(d.path() / "cache"))
     fs::permissions(e.path(), fs::perms::group_write | fs::perms::others_write, fs::perm_options::add);
-  auto r = build::compile_pair(cached_options(d, "w2"), "a\n", "b\n");
+  auto r = compile::compile_pair(cached_options(d, "w2"), "a\n", "b\n");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_FALSE(r->original.replayed);
   EXPECT_EQ(make_runs(d.path() / "kbuild"), 4u);
   // make recorded them again, as this user's own files: trusted again, unless the directory is writable by all.
-  r = build::compile_pair(cached_options(d, "w3"), "a\n", "b\n");
+  r = compile::compile_pair(cached_options(d, "w3"), "a\n", "b\n");
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->original.replayed);
   fs::permissions(d.path() / "cache", fs::perms::others_write, fs::perm_options::add);
-  r = build::compile_pair(cached_options(d, "w4"), "a\n", "b\n");
+  r = compile::compile_pair(cached_options(d, "w4"), "a\n", "b\n");
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->original.replayed);
 }
@@ -433,8 +434,8 @@ TEST(CommandCache, EntriesOthersCanWriteAreNotRun) {
 TEST(CommandCache, ACompileErrorIsStillDiagnosedByMake) {
   test::TempDir d;
   replayable_kbuild(d.path() / "kbuild");
-  ASSERT_TRUE(build::compile_pair(cached_options(d, "w1"), "a\n", "b\n").ok());
-  auto r = build::compile_pair(cached_options(d, "w2"), "a\n", "BROKEN\n");
+  ASSERT_TRUE(compile::compile_pair(cached_options(d, "w1"), "a\n", "b\n").ok());
+  auto r = compile::compile_pair(cached_options(d, "w2"), "a\n", "BROKEN\n");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ExitCode::refused);
   EXPECT_NE(r.error().message.find("storage size of iommu_syscore"), std::string::npos) << r.error().message;

@@ -3,7 +3,7 @@
 // strings to intel_iommu_setup(), which renumbered a .rodata.cst constant of intel_iommu_probe_device()).
 #include "common/file.h"
 #include "diff/function_diff.h"
-#include "diff/object.h"
+#include "elf/object.h"
 #include "test_util.h"
 
 #include <gtest/gtest.h>
@@ -14,7 +14,7 @@ using namespace rr;
 
 namespace {
 
-std::filesystem::path compile(const test::TempDir& d, const std::string& name, const std::string& code) {
+std::filesystem::path compile_object(const test::TempDir& d, const std::string& name, const std::string& code) {
   auto src = d.path() / (name + ".c");
   EXPECT_TRUE(write_file_text(src, code).ok());
   auto obj = d.path() / (name + ".o");
@@ -46,16 +46,16 @@ double scale(double x) { return x * 3.25 + 0.5; }
 
 TEST(DiffConstants, RenumberedConstantPoolLabelsAreNotAChange) {
   test::TempDir d;
-  auto a = compile(d, "a", kUser);
+  auto a = compile_object(d, "a", kUser);
   // A new function with its own constants and a string, placed before: scale()'s .LC labels move.
-  auto b = compile(d, "b", std::string(R"(
+  auto b = compile_object(d, "b", std::string(R"(
 int puts(const char *);
 double first(double x) { puts("a new string"); return x * 7.75 + 1.125; }
 )") + kUser);
   std::string why;
   EXPECT_EQ(changed(a, b, why), (std::set<std::string>{"first:added"})) << why;
   // A constant that really changed is a change.
-  auto c = compile(d, "c", "\ndouble scale(double x) { return x * 3.5 + 0.5; }\n");
+  auto c = compile_object(d, "c", "\ndouble scale(double x) { return x * 3.5 + 0.5; }\n");
   why.clear();
   EXPECT_EQ(changed(a, c, why), (std::set<std::string>{"scale:changed"})) << why;
 }
@@ -83,10 +83,10 @@ int counted(void) { int *seen = FLAG(); return ++*seen; }
 
 TEST(DiffConstants, RenumberedUniqueIdsAreNotAChange) {
   test::TempDir d;
-  auto a = compile(d, "a",
-                   std::string(kCounterPrelude) +
-                       "int relaxable(int x) { ASSERT(sizeof(x) == 4); ASSERT(sizeof(long) == 8); return x > 3; }\n" + kCounterTail);
-  auto b = compile(d, "b", std::string(kCounterPrelude) + "int relaxable(int x) { (void)x; return 1; }\n" + kCounterTail);
+  auto a = compile_object(d, "a",
+                          std::string(kCounterPrelude) +
+                              "int relaxable(int x) { ASSERT(sizeof(x) == 4); ASSERT(sizeof(long) == 8); return x > 3; }\n" + kCounterTail);
+  auto b = compile_object(d, "b", std::string(kCounterPrelude) + "int relaxable(int x) { (void)x; return 1; }\n" + kCounterTail);
   auto oa = obj::load(a);
   auto ob = obj::load(b);
   ASSERT_TRUE(oa.ok() && ob.ok());
@@ -114,9 +114,9 @@ TEST(DiffConstants, RenumberedUniqueIdsAreNotAChange) {
 
 TEST(DiffConstants, DiscardedSectionsAreNoData) {
   test::TempDir d;
-  auto a = compile(d, "a", std::string(kCounterPrelude) + kCounterTail);
+  auto a = compile_object(d, "a", std::string(kCounterPrelude) + kCounterTail);
   // The patched file drops the __ADDRESSABLE pointer and changes a real variable.
-  auto b = compile(d, "b", std::string(kCounterPrelude) + R"(
+  auto b = compile_object(d, "b", std::string(kCounterPrelude) + R"(
 int quirk(int x) { return x + 1; }
 int counted(void) { int *seen = FLAG(); return ++*seen; }
 int real_data = 4;

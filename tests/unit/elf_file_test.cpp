@@ -1,5 +1,5 @@
 // ElfFile over synthetic ELF objects written with libelf, and corrupt variants of them.
-#include "analysis/elf_file.h"
+#include "elf/elf_file.h"
 #include "analysis/symbols.h"
 #include "analysis_fixtures.h"
 
@@ -12,12 +12,12 @@ namespace {
 
 TEST(ElfFile, ReadsSectionsAndAddresses) {
   Bytes btf = test::to_bytes("BTFBYTES");
-  auto elf = ElfFile::from_bytes(test::build_vmlinux(btf, true), "synthetic");
+  auto elf = elf::ElfFile::from_bytes(test::build_vmlinux(btf, true), "synthetic");
   ASSERT_TRUE(elf.ok()) << elf.error().message;
   EXPECT_TRUE(elf->is_64bit());
   EXPECT_EQ(elf->machine(), EM_X86_64);
   EXPECT_EQ(elf->file_type(), ET_EXEC);
-  const ElfSection* text = elf->section(".text");
+  const elf::ElfSection* text = elf->section(".text");
   ASSERT_NE(text, nullptr);
   EXPECT_EQ(text->address, 0xffffffff81000000ull);
   EXPECT_EQ(text->size, 0x400u);
@@ -40,7 +40,7 @@ TEST(ElfFile, ReadsSectionsAndAddresses) {
 }
 
 TEST(ElfFile, SymbolsCarryNmLetters) {
-  auto elf = ElfFile::from_bytes(test::build_vmlinux({}, true), "synthetic");
+  auto elf = elf::ElfFile::from_bytes(test::build_vmlinux({}, true), "synthetic");
   ASSERT_TRUE(elf.ok()) << elf.error().message;
   ASSERT_TRUE(elf->has_symtab());
   auto raw = elf->symbols();
@@ -67,7 +67,7 @@ TEST(ElfFile, SymbolsCarryNmLetters) {
 }
 
 TEST(ElfFile, StrippedElfHasNoSymbols) {
-  auto elf = ElfFile::from_bytes(test::build_vmlinux({}, false), "stripped");
+  auto elf = elf::ElfFile::from_bytes(test::build_vmlinux({}, false), "stripped");
   ASSERT_TRUE(elf.ok());
   EXPECT_FALSE(elf->has_symtab());
   auto t = symbols_from_elf(*elf);
@@ -77,12 +77,12 @@ TEST(ElfFile, StrippedElfHasNoSymbols) {
 }
 
 TEST(ElfFile, NotAnElfIsACleanError) {
-  auto e = ElfFile::from_bytes(test::to_bytes("MZ this is not an ELF"), "x.bin");
+  auto e = elf::ElfFile::from_bytes(test::to_bytes("MZ this is not an ELF"), "x.bin");
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.error().code, ExitCode::bad_input);
   EXPECT_NE(e.error().message.find("x.bin"), std::string::npos);
-  EXPECT_FALSE(ElfFile::from_bytes({}, "empty").ok());
-  auto missing = ElfFile::open("/nonexistent/vmlinux");
+  EXPECT_FALSE(elf::ElfFile::from_bytes({}, "empty").ok());
+  auto missing = elf::ElfFile::open("/nonexistent/vmlinux");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().code, ExitCode::missing);
 }
@@ -93,7 +93,7 @@ TEST(ElfFile, EveryTruncationIsAnErrorOrConsistent) {
   size_t errors = 0;
   for (size_t len = 0; len < full.size(); len += 7) {
     Bytes cut(full.begin(), full.begin() + static_cast<long>(len));
-    auto e = ElfFile::from_bytes(cut, "cut");
+    auto e = elf::ElfFile::from_bytes(cut, "cut");
     if (!e) {
       ++errors;
       EXPECT_FALSE(e.error().message.empty());
@@ -117,21 +117,21 @@ TEST(ElfFile, CorruptHeadersAreErrors) {
     Bytes b = full;
     uint64_t far = b.size() + 4096;
     std::memcpy(&b[0x28], &far, 8);
-    EXPECT_FALSE(ElfFile::from_bytes(b, "far").ok());
+    EXPECT_FALSE(elf::ElfFile::from_bytes(b, "far").ok());
   }
   {
     // Section name table index out of range.
     Bytes b = full;
     uint16_t idx = 200;
     std::memcpy(&b[0x3e], &idx, 2);
-    EXPECT_FALSE(ElfFile::from_bytes(b, "strndx").ok());
+    EXPECT_FALSE(elf::ElfFile::from_bytes(b, "strndx").ok());
   }
   {
     // .text's offset moved past the end of the file.
     Bytes b = full;
     uint64_t off = b.size() * 2;
     std::memcpy(&b[shoff + 64 * 1 + 0x18], &off, 8);  // section 1 is .text; sh_offset at +0x18
-    auto e = ElfFile::from_bytes(b, "offset");
+    auto e = elf::ElfFile::from_bytes(b, "offset");
     ASSERT_FALSE(e.ok());
     EXPECT_NE(e.error().message.find("outside"), std::string::npos) << e.error().message;
   }
@@ -140,7 +140,7 @@ TEST(ElfFile, CorruptHeadersAreErrors) {
     for (size_t i = 0; i < 64; ++i) {
       Bytes b = full;
       b[i] ^= 0xff;
-      auto e = ElfFile::from_bytes(b, "flip");
+      auto e = elf::ElfFile::from_bytes(b, "flip");
       if (e) (void)e->symbols();
     }
   }

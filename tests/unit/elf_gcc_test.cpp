@@ -1,7 +1,7 @@
 // symbols_from_elf on a program gcc builds in the test, with binutils' nm as the independent oracle: same
 // names, addresses and type letters; gcc's clones (.cold, .isra, .constprop, .part) split back to their base.
-#include "analysis/elf_file.h"
 #include "analysis/symbols.h"
+#include "elf/elf_file.h"
 #include "test_util.h"
 
 #include <gtest/gtest.h>
@@ -60,7 +60,7 @@ TEST(ElfFromGcc, AgreesWithNm) {
   auto nm = test::run_command(fmt::format("nm --defined-only {}/prog", d.string()));
   ASSERT_EQ(nm.exit_code, 0) << nm.output;
 
-  auto elf = ElfFile::open(d / "prog");
+  auto elf = elf::ElfFile::open(d / "prog");
   ASSERT_TRUE(elf.ok()) << elf.error().message;
   auto table = symbols_from_elf(*elf);
   ASSERT_TRUE(table.ok()) << table.error().message;

@@ -1,8 +1,8 @@
 // A fake host below a temporary directory, shaped like the real sysfs/procfs that `doctor --root` reads.
 #pragma once
 
-#include "analysis/dmar.h"
-#include "analysis/pci.h"
+#include "host/dmar.h"
+#include "host/pci.h"
 #include "test_util.h"
 
 #include <fmt/format.h>

@@ -2,7 +2,7 @@
 // vmlinux whose .ibt_endbr_seal seals one function; symbols come as a kallsyms dump with a KASLR slide.
 #include "klp/ibt_guard.h"
 #include "analysis_fixtures.h"
-#include "diff/object.h"
+#include "elf/object.h"
 #include "klp/klp_object.h"
 #include "test_util.h"
 
@@ -32,7 +32,7 @@ const KernelFn kFns[] = {
     {"call_sealed", 0x340, true}, {"take_open", 0x380, true}, {"plain", 0x3c0, false},
 };
 
-obj::Object compile(const test::TempDir& dir, const std::string& name, const std::string& c, const std::string& cf) {
+obj::Object compile_object(const test::TempDir& dir, const std::string& name, const std::string& c, const std::string& cf) {
   fs::path src = dir.path() / (name + ".c"), o = dir.path() / (name + ".o");
   EXPECT_TRUE(write_file_text(src, c).ok());
   auto r =
@@ -90,7 +90,7 @@ struct Kernel {
       k.config->set_origin("config-test");
     }
     if (image) {
-      auto e = analysis::ElfFile::from_bytes(image_bytes(seal_section), "vmlinux-test");
+      auto e = elf::ElfFile::from_bytes(image_bytes(seal_section), "vmlinux-test");
       EXPECT_TRUE(e.ok());
       k.image.emplace(std::move(*e));
     }
@@ -115,14 +115,14 @@ klp::KlpObject cut(const obj::Object& o, std::vector<std::string> functions) {
 }  // namespace
 
 TEST(IbtGuard, SealListIsEntryAddressPlusItsOffset) {
-  auto image = analysis::ElfFile::from_bytes(image_bytes(), "vmlinux-test");
+  auto image = elf::ElfFile::from_bytes(image_bytes(), "vmlinux-test");
   ASSERT_TRUE(image.ok());
   auto seals = klp::read_seal_list(*image);
   ASSERT_TRUE(seals.ok()) << seals.error().message;
   ASSERT_EQ(seals->size(), 1u);
   EXPECT_EQ((*seals)[0], kText + 0x100);
   // Without the section, the list is found through kallsyms' bounds (runtime addresses, minus the slide).
-  auto bare = analysis::ElfFile::from_bytes(image_bytes(false), "vmlinux-test");
+  auto bare = elf::ElfFile::from_bytes(image_bytes(false), "vmlinux-test");
   ASSERT_TRUE(bare.ok());
   EXPECT_FALSE(klp::read_seal_list(*bare).ok());
   auto syms = kallsyms(true);
@@ -133,7 +133,7 @@ TEST(IbtGuard, SealListIsEntryAddressPlusItsOffset) {
 
 TEST(IbtGuard, AddressOfASealedKernelFunctionIsRefused) {
   test::TempDir dir;
-  auto o = compile(dir, "d", kDriver, "-fcf-protection=branch");
+  auto o = compile_object(dir, "d", kDriver, "-fcf-protection=branch");
   Kernel kernel(std::string("y"));
   auto target = klp::ibt_target(kernel.k);
   ASSERT_TRUE(target.enabled);
@@ -150,7 +150,7 @@ TEST(IbtGuard, AddressOfASealedKernelFunctionIsRefused) {
 
 TEST(IbtGuard, DirectCallsToASealedFunctionAreFine) {
   test::TempDir dir;
-  auto o = compile(dir, "d", kDriver, "-fcf-protection=branch");
+  auto o = compile_object(dir, "d", kDriver, "-fcf-protection=branch");
   Kernel kernel(std::string("y"));
   klp::IbtReport rep;
   auto s = klp::check_klp_object(cut(o, {"call_sealed"}), klp::SpecialLayouts{}, klp::ibt_target(kernel.k), rep);
@@ -163,7 +163,7 @@ TEST(IbtGuard, DirectCallsToASealedFunctionAreFine) {
 
 TEST(IbtGuard, AddressOfAnUnsealedFunctionIsReported) {
   test::TempDir dir;
-  auto o = compile(dir, "d", kDriver, "-fcf-protection=branch");
+  auto o = compile_object(dir, "d", kDriver, "-fcf-protection=branch");
   Kernel kernel(std::string("y"));
   klp::IbtReport rep;
   auto s = klp::check_klp_object(cut(o, {"take_open"}), klp::SpecialLayouts{}, klp::ibt_target(kernel.k), rep);
@@ -178,7 +178,7 @@ TEST(IbtGuard, AddressOfAnUnsealedFunctionIsReported) {
 
 TEST(IbtGuard, NonIbtTargetSkipsTheChecks) {
   test::TempDir dir;
-  auto o = compile(dir, "d", kDriver, "-fcf-protection=none");
+  auto o = compile_object(dir, "d", kDriver, "-fcf-protection=none");
   Kernel kernel(std::string("n"));
   klp::IbtReport rep;
   auto s = klp::check_klp_object(cut(o, {"take_sealed"}), klp::SpecialLayouts{}, klp::ibt_target(kernel.k), rep);
@@ -199,7 +199,7 @@ TEST(IbtGuard, WithoutAConfigTheImageDecidesAndSaysSo) {
 
 TEST(IbtGuard, ReplacementWithoutEndbrIsRefusedWhenTheKernelsCopyHasOne) {
   test::TempDir dir;
-  auto o = compile(dir, "d", kDriver, "-fcf-protection=none");
+  auto o = compile_object(dir, "d", kDriver, "-fcf-protection=none");
   Kernel kernel(std::string("y"));
   auto target = klp::ibt_target(kernel.k);
   klp::IbtReport rep;
@@ -228,12 +228,12 @@ struct callbacks cbs = { .post = post_patch };
   test::TempDir dir;
   Kernel kernel(std::string("y"));
   auto target = klp::ibt_target(kernel.k);
-  auto good = compile(dir, "g", glue, "-fcf-protection=branch");
+  auto good = compile_object(dir, "g", glue, "-fcf-protection=branch");
   klp::IbtReport rep;
   auto s = klp::check_module_endbr(good, {}, target, rep);
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_EQ(rep.endbr_checked, std::vector<std::string>{"post_patch"});
-  auto bad = compile(dir, "b", glue, "-fcf-protection=none");
+  auto bad = compile_object(dir, "b", glue, "-fcf-protection=none");
   klp::IbtReport rep2;
   auto refused = klp::check_module_endbr(bad, {}, target, rep2);
   ASSERT_FALSE(refused.ok());

@@ -1,7 +1,7 @@
 // The kallsyms decoder on synthetic tables of every layout the kernel has used, and on broken ones: each decoding
 // must reproduce the symbols exactly, and a table that fails any cross-check must be an error, never a guess.
 #include "analysis/image_kallsyms.h"
-#include "analysis/elf_file.h"
+#include "elf/elf_file.h"
 #include "kallsyms_fixtures.h"
 
 #include <gtest/gtest.h>
@@ -16,7 +16,7 @@ using analysis::KallsymsLayout;
 namespace {
 
 Result<analysis::ImageKallsyms> decode(const Bytes& rodata, uint64_t text_address = kTextAddress) {
-  auto elf = analysis::ElfFile::from_bytes(kallsyms_vmlinux(rodata, text_address), "synthetic-vmlinux");
+  auto elf = elf::ElfFile::from_bytes(kallsyms_vmlinux(rodata, text_address), "synthetic-vmlinux");
   if (!elf) return elf.error();
   return analysis::decode_image_kallsyms(*elf, "synthetic-vmlinux");
 }
@@ -177,7 +177,7 @@ TEST(ImageKallsyms, AnElfThatIsNoKernelIsBadInput) {
   KallsymsEncoder enc({KallsymsLayout::num_syms_first, KallsymsAddressForm::absolute_percpu, 8, sample_kallsyms(100)});
   Bytes rodata = enc.rodata();
   // A user-space program: .text at a low address.
-  auto elf = analysis::ElfFile::from_bytes(kallsyms_vmlinux(rodata, 0x401000), "a.out");
+  auto elf = elf::ElfFile::from_bytes(kallsyms_vmlinux(rodata, 0x401000), "a.out");
   ASSERT_TRUE(elf.ok());
   auto k = analysis::decode_image_kallsyms(*elf, "a.out");
   ASSERT_FALSE(k.ok());

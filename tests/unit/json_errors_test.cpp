@@ -18,7 +18,7 @@ struct JsonRun {
 
 // Runs relax-rmrr with `args`; stderr goes to /dev/null so that stdout alone is parsed.
 JsonRun run_json(const std::string& args) {
-  auto r = test::run_command(fmt::format("{} {} 2>/dev/null", RELAX_RMRR_BINARY, args));
+  auto r = test::run_command(fmt::format("{{ {} {} 2>/dev/null; }}", RELAX_RMRR_BINARY, args));
   JsonRun j;
   j.exit_code = r.exit_code;
   j.stdout_text = r.output;
@@ -56,7 +56,7 @@ TEST(JsonErrors, UsageErrorsAreJsonToo) {
 }
 
 TEST(JsonErrors, WithoutJsonStdoutStaysEmpty) {
-  auto r = test::run_command(fmt::format("{} dmar /nonexistent/DMAR 2>/dev/null", RELAX_RMRR_BINARY));
+  auto r = test::run_command(fmt::format("{{ {} dmar /nonexistent/DMAR 2>/dev/null; }}", RELAX_RMRR_BINARY));
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_EQ(r.output, "");
 }

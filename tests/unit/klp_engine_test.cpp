@@ -1,7 +1,7 @@
 // The diff and klp stages on small objects compiled by the test itself with gcc -ffunction-sections.
 #include "diff/function_diff.h"
-#include "diff/object.h"
-#include "klp/elf_writer.h"
+#include "elf/object.h"
+#include "elf/writer.h"
 #include "klp/klp_convert.h"
 #include "klp/klp_object.h"
 #include "klp/module.h"
@@ -21,7 +21,7 @@ using namespace rr;
 namespace {
 
 // Compiles C text to an object the way kbuild would for our purposes: split sections, no PIC.
-obj::Object compile(const test::TempDir& dir, const std::string& name, const std::string& c, const std::string& extra = "") {
+obj::Object compile_object(const test::TempDir& dir, const std::string& name, const std::string& c, const std::string& extra = "") {
   // Same file name in its own directory, mapped away: __FILE__ is identical across variants, as in the build stage.
   fs::create_directories(dir.path() / name);
   fs::path src = dir.path() / name / "driver.c", o = dir.path() / (name + ".o");
@@ -62,7 +62,7 @@ int other(int x) { counter += x; return x + 1; }
 
 TEST(ObjectModel, LoadsSectionsSymbolsAndRelocations) {
   test::TempDir dir;
-  auto o = compile(dir, "a", kBase);
+  auto o = compile_object(dir, "a", kBase);
   const obj::Section* text = o.section(".text.attach");
   ASSERT_NE(text, nullptr);
   EXPECT_TRUE(text->is_text());
@@ -75,7 +75,7 @@ TEST(ObjectModel, LoadsSectionsSymbolsAndRelocations) {
 
 TEST(ObjectModel, CorruptInputIsAnErrorNotACrash) {
   test::TempDir dir;
-  auto o = compile(dir, "a", kBase);
+  auto o = compile_object(dir, "a", kBase);
   auto bytes = read_file_bytes(dir.path() / "a.o");
   ASSERT_TRUE(bytes.ok());
   for (size_t cut : {size_t{0}, size_t{10}, size_t{64}, bytes->size() / 2, bytes->size() - 1}) {
@@ -89,10 +89,10 @@ TEST(ObjectModel, CorruptInputIsAnErrorNotACrash) {
 
 TEST(FunctionDiff, FindsTheFunctionThatInlinedTheChange) {
   test::TempDir dir;
-  auto a = compile(dir, "a", kBase);
+  auto a = compile_object(dir, "a", kBase);
   std::string patched = kBase;
   patched.replace(patched.find("return (d->class_code >> 8) == 0x0c03;"), 38, "return 1;");
-  auto b = compile(dir, "b", patched);
+  auto b = compile_object(dir, "b", patched);
   auto d = diff::compare(a, b);
   ASSERT_TRUE(d.ok()) << d.error().message;
   // is_relaxable is inlined into attach: attach changed; helper, unrelated, other did not.
@@ -101,10 +101,10 @@ TEST(FunctionDiff, FindsTheFunctionThatInlinedTheChange) {
 
 TEST(FunctionDiff, LineNumbersAndStringMovesAreNotChanges) {
   test::TempDir dir;
-  auto a = compile(dir, "a", kBase);
+  auto a = compile_object(dir, "a", kBase);
   // Two more lines above everything, and a new string that shifts every literal in .rodata.
   std::string shifted = "\n\nstatic const char *early(void) { return \"a new string first\"; }\n" + std::string(kBase);
-  auto b = compile(dir, "b", shifted);
+  auto b = compile_object(dir, "b", shifted);
   auto d = diff::compare(a, b);
   ASSERT_TRUE(d.ok());
   std::set<std::string> changed = changed_names(*d);
@@ -116,17 +116,17 @@ TEST(FunctionDiff, LineNumbersAndStringMovesAreNotChanges) {
 
 TEST(FunctionDiff, RealChangesAreSeen) {
   test::TempDir dir;
-  auto a = compile(dir, "a", kBase);
+  auto a = compile_object(dir, "a", kBase);
   std::string s = kBase;
   s.replace(s.find("d->id * 3"), 9, "d->id * 4");
-  auto b = compile(dir, "b", s);
+  auto b = compile_object(dir, "b", s);
   auto d = diff::compare(a, b);
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(changed_names(*d), (std::set<std::string>{"helper"}));
 
   std::string t = kBase;
   t.replace(t.find("locked\\n"), 6, "LOCKED");
-  auto c = compile(dir, "c", t);
+  auto c = compile_object(dir, "c", t);
   auto e = diff::compare(a, c);
   ASSERT_TRUE(e.ok());
   EXPECT_EQ(changed_names(*e), (std::set<std::string>{"attach"})) << "a changed string literal is a change";
@@ -164,7 +164,7 @@ TEST(KlpObject, CarriesTheFunctionAndResolvesEverythingElse) {
   test::TempDir dir;
   std::string patched = kBase;
   patched.replace(patched.find("return (d->class_code >> 8) == 0x0c03;"), 38, "return 1;");
-  auto b = compile(dir, "b", patched);
+  auto b = compile_object(dir, "b", patched);
   auto k = klp::build_klp_object(b, {{"attach"}, "vmlinux", "new_"},
                                  fake_kernel({"attach", "helper", "shared_state", "printk", "counter"}, {"printk"}), no_special_sections());
   ASSERT_TRUE(k.ok()) << k.error().message;
@@ -178,7 +178,7 @@ TEST(KlpObject, CarriesTheFunctionAndResolvesEverythingElse) {
   EXPECT_NE(std::find(k->klp_symbols.begin(), k->klp_symbols.end(), ".klp.sym.vmlinux.helper,0"), k->klp_symbols.end());
 
   // Round trip through the ELF writer.
-  ASSERT_TRUE(klp::write_object(k->object, dir.path() / "klp.o").ok());
+  ASSERT_TRUE(obj::write_object(k->object, dir.path() / "klp.o").ok());
   auto back = obj::load(dir.path() / "klp.o");
   ASSERT_TRUE(back.ok()) << back.error().message;
   ASSERT_NE(back->section(".text.attach"), nullptr);
@@ -194,7 +194,7 @@ TEST(KlpObject, CarriesTheFunctionAndResolvesEverythingElse) {
 
 TEST(KlpObject, CarriesHelpersTheKernelInlined) {
   test::TempDir dir;
-  auto b = compile(dir, "b", kBase);
+  auto b = compile_object(dir, "b", kBase);
   // The "kernel" has no helper(): it was inlined there, so the module must bring its own copy.
   auto k = klp::build_klp_object(b, {{"attach"}, "vmlinux", "new_"},
                                  fake_kernel({"attach", "shared_state", "printk", "counter"}, {"printk"}), no_special_sections());
@@ -207,7 +207,7 @@ TEST(KlpObject, CarriesHelpersTheKernelInlined) {
 
 TEST(KlpObject, RefusesWhatTheKernelLacksOrCannotBeToldApart) {
   test::TempDir dir;
-  auto b = compile(dir, "b", kBase);
+  auto b = compile_object(dir, "b", kBase);
   auto missing_var = klp::build_klp_object(b, {{"attach"}, "vmlinux", "new_"},
                                            fake_kernel({"attach", "helper", "printk", "counter"}, {"printk"}), no_special_sections());
   ASSERT_FALSE(missing_var.ok());
@@ -233,7 +233,7 @@ TEST(KlpObject, RefusesWhatTheKernelLacksOrCannotBeToldApart) {
 TEST(KlpObject, KeepsOnlyTheEntriesOfCarriedCode) {
   test::TempDir dir;
   // __mcount_loc-style table: one 8-byte address per function, as -mrecord-mcount writes it.
-  auto b = compile(dir, "b", kBase, "-pg -mrecord-mcount -mfentry");
+  auto b = compile_object(dir, "b", kBase, "-pg -mrecord-mcount -mfentry");
   const obj::Section* mcount = b.section("__mcount_loc");
   ASSERT_NE(mcount, nullptr);
   ASSERT_GE(mcount->size / 8, 3u);
@@ -265,7 +265,7 @@ TEST(KlpObject, KeepsTheShortLastEntryOfAnAsmTable) {
                          " .byte 1\n .byte 1\n .short 0\n .popsection");)";
   std::string code = "int first(int x) { " + std::string(site) + " return x + 1; }\n" + "int second(int x) { " + site +
                      " return x * 3; }\n" + "int attach(int x) { " + site + " return x - 7; }\n";
-  auto b = compile(dir, "b", code);
+  auto b = compile_object(dir, "b", code);
   const obj::Section* para = b.section(".parainstructions");
   ASSERT_NE(para, nullptr);
   ASSERT_EQ(para->size, 44u) << "two 16-byte entries and a last one of 12";
@@ -299,11 +299,11 @@ TEST(KlpConvert, MovesLivepatchRelocationsAndMarksSymbols) {
   test::TempDir dir;
   std::string patched = kBase;
   patched.replace(patched.find("return (d->class_code >> 8) == 0x0c03;"), 38, "return 1;");
-  auto b = compile(dir, "b", patched);
+  auto b = compile_object(dir, "b", patched);
   auto k = klp::build_klp_object(b, {{"attach"}, "vmlinux", "new_"},
                                  fake_kernel({"attach", "helper", "shared_state", "printk", "counter"}, {"printk"}), no_special_sections());
   ASSERT_TRUE(k.ok());
-  ASSERT_TRUE(klp::write_object(k->object, dir.path() / "klp.o").ok());
+  ASSERT_TRUE(obj::write_object(k->object, dir.path() / "klp.o").ok());
   ASSERT_EQ(test::run_command(fmt::format("ld -r -o {0}/mod.ko {0}/klp.o", dir.path().string())).exit_code, 0);
   auto report = klp::convert_to_klp_module(dir.path() / "mod.ko", "vmlinux");
   ASSERT_TRUE(report.ok()) << report.error().message;
@@ -342,7 +342,7 @@ void fake_module_kbuild(const fs::path& dir) {
 Result<klp::KlpObject> small_klp_object(const test::TempDir& dir) {
   std::string patched = kBase;
   patched.replace(patched.find("return (d->class_code >> 8) == 0x0c03;"), 38, "return 1;");
-  auto b = compile(dir, "b", patched);
+  auto b = compile_object(dir, "b", patched);
   return klp::build_klp_object(b, {{"attach"}, "vmlinux", "new_"},
                                fake_kernel({"attach", "helper", "shared_state", "printk", "counter"}, {"printk"}), no_special_sections());
 }

@@ -3,7 +3,7 @@
 // reader, and the struct layout probe.
 #include "verify/verify.h"
 #include "analysis/symbols.h"
-#include "diff/object.h"
+#include "elf/object.h"
 #include "klp/plan.h"
 #include "test_util.h"
 #include "verify/kernel_text.h"
@@ -21,8 +21,8 @@ using namespace rr::verify;
 
 namespace {
 
-obj::Object compile(const test::TempDir& dir, const std::string& name, const std::string& text, const std::string& lang = "c",
-                    const std::string& extra = "") {
+obj::Object compile_object(const test::TempDir& dir, const std::string& name, const std::string& text, const std::string& lang = "c",
+                           const std::string& extra = "") {
   fs::path src = dir.path() / (name + "." + lang), o = dir.path() / (name + ".o");
   EXPECT_TRUE(write_file_text(src, text).ok());
   auto r =
@@ -76,7 +76,7 @@ int attach(int *p, int k) {
 
 TEST(VerifyMask, ImageMasksExactlyTheRelocationFields) {
   test::TempDir dir;
-  obj::Object o = compile(dir, "d", kDriver, "c", "-pg -mfentry -mrecord-mcount");
+  obj::Object o = compile_object(dir, "d", kDriver, "c", "-pg -mfentry -mrecord-mcount");
   const obj::Symbol& f = fn_named(o, "attach");
   auto masks = legitimate_differences(o, f.shndx, TextOrigin::image);
   const auto& relas = o.sections[f.shndx].relas;
@@ -95,7 +95,7 @@ TEST(VerifyMask, ImageMasksExactlyTheRelocationFields) {
 
 TEST(VerifyCompare, LinkedCopyIsEqualAndRelocationValuesAreChecked) {
   test::TempDir dir;
-  obj::Object o = compile(dir, "d", kDriver);
+  obj::Object o = compile_object(dir, "d", kDriver);
   const obj::Symbol& f = fn_named(o, "attach");
   std::map<std::string, uint64_t> addr{{"other_state", kBase + 0x200000}, {"helper", kBase + 0x500}};
   uint64_t at = kBase + 0x1000;
@@ -122,10 +122,10 @@ TEST(VerifyCompare, LinkedCopyIsEqualAndRelocationValuesAreChecked) {
 
 TEST(VerifyCompare, OneChangedConstantIsFoundAtItsOffset) {
   test::TempDir dir;
-  obj::Object mine = compile(dir, "a", kDriver);
+  obj::Object mine = compile_object(dir, "a", kDriver);
   std::string other = kDriver;
   other.replace(other.find("0x1234"), 6, "0x1235");
-  obj::Object theirs = compile(dir, "b", other);
+  obj::Object theirs = compile_object(dir, "b", other);
   const obj::Symbol& f = fn_named(mine, "attach");
   Bytes k = link(theirs, fn_named(theirs, "attach"), kBase, {});
   auto c = compare_function(mine, f, ByteView(k.data(), k.size()), kBase, k.size(), true, TextOrigin::image, nullptr);
@@ -139,7 +139,7 @@ TEST(VerifyCompare, OneChangedConstantIsFoundAtItsOffset) {
 
 TEST(VerifyCompare, SizesAndPadding) {
   test::TempDir dir;
-  obj::Object o = compile(dir, "d", kDriver);
+  obj::Object o = compile_object(dir, "d", kDriver);
   const obj::Symbol& f = fn_named(o, "attach");
   Bytes k = link(o, f, kBase, {});
   // Distance to the next symbol: padding with NOPs/INT3 is fine, code is not, and neither is a shorter function.
@@ -203,7 +203,7 @@ sites:
 
 TEST(VerifyMask, KcoreMasksEveryRuntimePatchedSiteAndImageNone) {
   test::TempDir dir;
-  obj::Object o = compile(dir, "s", kSites, "s");
+  obj::Object o = compile_object(dir, "s", kSites, "s");
   const obj::Symbol& f = fn_named(o, "sites");
   std::map<uint64_t, std::pair<uint64_t, std::string>> got;
   for (const auto& m : legitimate_differences(o, f.shndx, TextOrigin::kcore))
@@ -393,7 +393,7 @@ TEST(VerifyLayout, ProbeRunsARelativeKbuildCommandInTheObjectsDirectory) {
 // a function the kernel inlined (carried along) the ones that function calls; not other objects' functions.
 TEST(VerifyScope, ReliedOnFunctionsFollowCarriedCode) {
   test::TempDir dir;
-  obj::Object o = compile(dir, "d", R"(
+  obj::Object o = compile_object(dir, "d", R"(
 extern int elsewhere(int);
 __attribute__((noinline)) static int kept(int x) { return x * 3 + elsewhere(x); }
 __attribute__((noinline)) static int inlined_in_kernel(int x) { return kept(x) + 1; }

@@ -1,4 +1,4 @@
-#include "analysis/dmar.h"
+#include "host/dmar.h"
 
 namespace rr::dmar {
 

@@ -15,7 +15,7 @@
 
 typedef struct Elf Elf;  // libelf's opaque handle; <libelf.h> stays out of this header
 
-namespace rr::analysis {
+namespace rr::elf {
 
 struct ElfSection {
   size_t index = 0;
@@ -87,4 +87,8 @@ class ElfFile {
   std::vector<ElfSection> sections_;
 };
 
-}  // namespace rr::analysis
+// The payload of an ELF note section: the descriptor of its first NT_GNU_BUILD_ID note as lower-case hex, or ""
+// (also for a damaged note list). The same bytes /sys/module/<name>/notes/.note.gnu.build-id holds.
+std::string build_id_from_notes(ByteView notes);
+
+}  // namespace rr::elf

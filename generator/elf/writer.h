@@ -3,12 +3,12 @@
 #pragma once
 
 #include "common/result.h"
-#include "diff/object.h"
+#include "elf/object.h"
 
 #include <filesystem>
 
-namespace rr::klp {
+namespace rr::obj {
 
 Status write_object(const obj::Object& object, const std::filesystem::path& path);
 
-}  // namespace rr::klp
+}  // namespace rr::obj

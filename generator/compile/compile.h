@@ -20,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-namespace rr::build {
+namespace rr::compile {
 
 // The compiler the target kernel was built with, from CONFIG_CC_VERSION_TEXT of the kbuild tree.
 struct TargetCompiler {
@@ -39,7 +39,7 @@ struct CompileOptions {
   bool as_module = false;  // compile with obj-m (-DMODULE) instead of like the built-in driver
   std::vector<std::string> extra_cflags;
   bool parallel = true;  // both variants at once (2 make processes)
-  // Where kbuild's compile commands are remembered (build/command_cache.h); empty: always run make.
+  // Where kbuild's compile commands are remembered (compile/command_cache.h); empty: always run make.
   std::filesystem::path command_cache_dir;
   // compile_source() refuses a source whose Makefile version differs from the kbuild tree's: a livepatch
   // built from other code than the running kernel's would replace functions with foreign ones.
@@ -114,4 +114,4 @@ struct CommandPaths {
 std::optional<CommandPaths> command_paths(std::string_view command, const std::filesystem::path& object,
                                           const std::filesystem::path& source, const std::filesystem::path& kbuild);
 
-}  // namespace rr::build
+}  // namespace rr::compile

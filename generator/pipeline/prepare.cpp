@@ -1,4 +1,4 @@
-#include "cli/pipeline.h"
+#include "pipeline/prepare.h"
 
 #include "common/file.h"
 #include "source/transform.h"
@@ -10,7 +10,7 @@
 
 namespace fs = std::filesystem;
 
-namespace rr::cli {
+namespace rr::pipeline {
 
 WorkDir::WorkDir(const std::string& keep, std::string_view purpose) {
   if (!keep.empty()) {
@@ -27,12 +27,6 @@ WorkDir::WorkDir(const std::string& keep, std::string_view purpose) {
 WorkDir::~WorkDir() {
   std::error_code ec;
   if (!keep_ && !path_.empty()) fs::remove_all(path_, ec);
-}
-
-CLI::Option* add_source_option(CLI::App* app, std::string& source) {
-  return app->add_option("--source", source,
-                         "Kernel source: a linux-source tarball, a kernel tree, or a directory with drivers/iommu "
-                         "(default: the distribution's tarball in /usr/src)");
 }
 
 namespace {
@@ -102,11 +96,11 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 // as when it ran before everything else: a bad image is reported as such even when the compile failed too.
 // Whatever stops the kernel from being livepatched at all (check_build_prerequisites: config and kbuild tree
 // only) is still reported before anything is compiled.
-Result<std::unique_ptr<PreparedChange>> prepare_change(const KernelOptions& kernel_options, const std::string& source, const fs::path& work,
-                                                       Progress& progress, const std::function<void(const fs::path&)>& kbuild_known) {
+Result<std::unique_ptr<PreparedChange>> prepare_change(const analysis::AnalyzeInputs& inputs, const std::string& source,
+                                                       const fs::path& work, Progress& progress,
+                                                       const std::function<void(const fs::path&)>& kbuild_known) {
   if (work.empty()) return make_error(ExitCode::environment, "cannot create a work directory in {}", fs::temp_directory_path().string());
   auto p = std::make_unique<PreparedChange>();
-  const analysis::AnalyzeInputs inputs = to_analyze_inputs(kernel_options);
 
   progress.begin("checking the target kernel's kbuild tree and configuration");
   double analysis_thread_s = 0;
@@ -156,11 +150,11 @@ Result<std::unique_ptr<PreparedChange>> prepare_change(const KernelOptions& kern
     p->timings.set("source", progress.end());
 
     progress.begin("compiling original and patched objects");
-    build::CompileOptions copts;
+    compile::CompileOptions copts;
     copts.kbuild = kbuild_dir;
     copts.work_dir = work / "compile";
     copts.command_cache_dir = default_cache_root() / "kbuild-commands";
-    RR_ASSIGN(p->compiled, build::compile_source(p->tree, transform, copts));
+    RR_ASSIGN(p->compiled, compile::compile_source(p->tree, transform, copts));
     p->timings.set("compile", progress.end());
     return ok_status();
   }();
@@ -183,15 +177,15 @@ Result<std::unique_ptr<PreparedChange>> prepare_change(const KernelOptions& kern
   return p;
 }
 
-Result<std::unique_ptr<PreparedChange>> prepare_from_objects(const KernelOptions& kernel_options, const fs::path& original,
+Result<std::unique_ptr<PreparedChange>> prepare_from_objects(const analysis::AnalyzeInputs& inputs, const fs::path& original,
                                                              const fs::path& patched, Progress& progress) {
   auto p = std::make_unique<PreparedChange>();
   progress.begin("analysing the target kernel");
-  RR_ASSIGN(p->kernel, analysis::load_kernel(to_analyze_inputs(kernel_options)));
+  RR_ASSIGN(p->kernel, analysis::load_kernel(inputs));
   RR_CHECK(check_target(false, *p));
   p->timings.set("analyse", progress.end());
   RR_CHECK(plan_change(original, patched, *p, progress));
   return p;
 }
 
-}  // namespace rr::cli
+}  // namespace rr::pipeline

@@ -1,9 +1,9 @@
-#include "klp/elf_writer.h"
+#include "elf/writer.h"
 
-#include <fcntl.h>
+#include "elf/handle.h"
+
 #include <gelf.h>
 #include <libelf.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -11,7 +11,7 @@
 #include <map>
 #include <memory>
 
-namespace rr::klp {
+namespace rr::obj {
 
 namespace {
 
@@ -41,28 +41,13 @@ class StringTable {
   std::map<std::string, uint32_t> offsets_;
 };
 
-struct ElfCloser {
-  void operator()(Elf* e) const { elf_end(e); }
-};
-
 }  // namespace
 
 Status write_object(const obj::Object& o, const std::filesystem::path& path) {
-  if (elf_version(EV_CURRENT) == EV_NONE) return make_error(ExitCode::environment, "libelf is unusable");
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return make_error(ExitCode::failure, "cannot create {}: {}", path.string(), std::strerror(errno));
-  std::unique_ptr<Elf, ElfCloser> elf(elf_begin(fd, ELF_C_WRITE, nullptr));
-  auto close_fd = [&] {
-    elf.reset();
-    ::close(fd);
-  };
-  if (!elf) {
-    ::close(fd);
-    return elf_failure(path, "elf_begin");
-  }
-  Elf64_Ehdr* eh = elf64_newehdr(elf.get());
+  RR_ASSIGN(elf::ElfHandle out, elf::ElfHandle::open(path, elf::ElfHandle::Mode::create));
+  Elf* elf = out.get();
+  Elf64_Ehdr* eh = elf64_newehdr(elf);
   if (!eh) {
-    close_fd();
     return elf_failure(path, "ELF header");
   }
   eh->e_ident[EI_DATA] = ELFDATA2LSB;
@@ -86,7 +71,7 @@ Status write_object(const obj::Object& o, const std::filesystem::path& path) {
   StringTable shstr, str;
   auto add_section = [&](const std::string& name, uint32_t type, uint64_t flags, uint64_t align, uint64_t entsize, Bytes bytes,
                          uint64_t nobits_size) -> Result<size_t> {
-    Elf_Scn* scn = elf_newscn(elf.get());
+    Elf_Scn* scn = elf_newscn(elf);
     if (!scn) return elf_failure(path, "new section " + name);
     Elf64_Shdr* sh = elf64_getshdr(scn);
     sh->sh_name = shstr.add(name);
@@ -109,11 +94,9 @@ Status write_object(const obj::Object& o, const std::filesystem::path& path) {
     const obj::Section& s = o.sections[i];
     auto r = add_section(s.name, s.type, s.flags, s.align, s.entry_size, s.data, s.size);
     if (!r) {
-      close_fd();
       return r.error();
     }
     if (*r != i) {
-      close_fd();
       return make_error(ExitCode::failure, "writing {}: section {} landed at index {}", path.string(), i, *r);
     }
   }
@@ -138,16 +121,14 @@ Status write_object(const obj::Object& o, const std::filesystem::path& path) {
   }
   auto sr = add_section(".symtab", SHT_SYMTAB, 0, 8, sizeof(Elf64_Sym), std::move(symtab), 0);
   if (!sr || *sr != symtab_index) {
-    close_fd();
     return sr ? make_error(ExitCode::failure, "writing {}: symbol table misplaced", path.string()) : sr.error();
   }
   auto strr = add_section(".strtab", SHT_STRTAB, 0, 1, 0, str.bytes(), 0);
   if (!strr) {
-    close_fd();
     return strr.error();
   }
   {
-    Elf64_Shdr* sh = elf64_getshdr(elf_getscn(elf.get(), symtab_index));
+    Elf64_Shdr* sh = elf64_getshdr(elf_getscn(elf, symtab_index));
     sh->sh_link = static_cast<uint32_t>(*strr);
     sh->sh_info = first_global;
   }
@@ -157,7 +138,6 @@ Status write_object(const obj::Object& o, const std::filesystem::path& path) {
     Bytes rb;
     for (const auto& r : s.relas) {
       if (r.symbol >= new_index.size() || (r.symbol != 0 && new_index[r.symbol] == 0)) {
-        close_fd();
         return make_error(ExitCode::failure, "writing {}: relocation in {} names a symbol that is not written", path.string(), s.name);
       }
       Elf64_Rela e{r.offset, ELF64_R_INFO(new_index[r.symbol], r.type), r.addend};
@@ -166,10 +146,9 @@ Status write_object(const obj::Object& o, const std::filesystem::path& path) {
     }
     auto rr_ = add_section(".rela" + s.name, SHT_RELA, SHF_INFO_LINK, 8, sizeof(Elf64_Rela), std::move(rb), 0);
     if (!rr_) {
-      close_fd();
       return rr_.error();
     }
-    Elf64_Shdr* sh = elf64_getshdr(elf_getscn(elf.get(), *rr_));
+    Elf64_Shdr* sh = elf64_getshdr(elf_getscn(elf, *rr_));
     sh->sh_link = static_cast<uint32_t>(symtab_index);
     sh->sh_info = static_cast<uint32_t>(i);
   }
@@ -179,28 +158,21 @@ Status write_object(const obj::Object& o, const std::filesystem::path& path) {
     shstr.add(".shstrtab");
     auto r = add_section(".shstrtab", SHT_STRTAB, 0, 1, 0, shstr.bytes(), 0);
     if (!r) {
-      close_fd();
       return r.error();
     }
     shstr_index = *r;
     // add_section copied the bytes before ".shstrtab"'s own name offset existed in a copy: refresh it.
-    Elf_Data* d = elf_getdata(elf_getscn(elf.get(), shstr_index), nullptr);
+    Elf_Data* d = elf_getdata(elf_getscn(elf, shstr_index), nullptr);
     buffers.push_back(std::make_unique<Bytes>(shstr.bytes()));
     d->d_buf = buffers.back()->data();
     d->d_size = buffers.back()->size();
   }
   if (shstr_index >= SHN_LORESERVE) {
-    close_fd();
     return make_error(ExitCode::failure, "writing {}: too many sections", path.string());
   }
-  elf64_getehdr(elf.get())->e_shstrndx = static_cast<Elf64_Half>(shstr_index);
-  if (elf_update(elf.get(), ELF_C_WRITE) < 0) {
-    std::string msg = elf_errmsg(-1);
-    close_fd();
-    return make_error(ExitCode::failure, "writing {}: {}", path.string(), msg);
-  }
-  close_fd();
+  elf64_getehdr(elf)->e_shstrndx = static_cast<Elf64_Half>(shstr_index);
+  RR_CHECK(out.write());
   return ok_status();
 }
 
-}  // namespace rr::klp
+}  // namespace rr::obj

@@ -1,4 +1,4 @@
-#include "analysis/pci.h"
+#include "host/pci.h"
 
 #include "common/file.h"
 

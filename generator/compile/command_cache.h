@@ -16,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-namespace rr::build {
+namespace rr::compile {
 
 // What decides kbuild's command line for one object.
 struct CommandKeyInputs {
@@ -36,7 +36,7 @@ std::string command_key(const CommandKeyInputs& inputs);
 // "\#" for make.
 std::string unescape_make(std::string_view recorded);
 
-// Where a recorded command runs (build::command_paths): the kbuild tree (absolute paths, kbuild up to 6.12), or
+// Where a recorded command runs (compile::command_paths): the kbuild tree (absolute paths, kbuild up to 6.12), or
 // the M= directory of the make that ran it (6.13+): the variant's directory, or the work directory above it.
 enum class CommandDir { kbuild, variant, work };
 std::filesystem::path command_cwd(CommandDir dir, const std::filesystem::path& kbuild, const std::filesystem::path& variant_dir);
@@ -62,4 +62,4 @@ std::optional<RecordedCommand> lookup_command(const std::filesystem::path& dir, 
 Status remember_command(const std::filesystem::path& dir, const std::string& key, const RecordedCommand& command);
 void forget_command(const std::filesystem::path& dir, const std::string& key);
 
-}  // namespace rr::build
+}  // namespace rr::compile

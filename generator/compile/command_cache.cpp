@@ -1,9 +1,9 @@
-#include "build/command_cache.h"
+#include "compile/command_cache.h"
 
-#include "build/compile.h"
 #include "common/file.h"
 #include "common/sha256.h"
 #include "common/subprocess.h"
+#include "compile/compile.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,7 +14,7 @@ extern char** environ;
 
 namespace fs = std::filesystem;
 
-namespace rr::build {
+namespace rr::compile {
 
 namespace {
 
@@ -197,4 +197,4 @@ void forget_command(const fs::path& dir, const std::string& key) {
   if (!dir.empty()) fs::remove(dir / key, ec);
 }
 
-}  // namespace rr::build
+}  // namespace rr::compile

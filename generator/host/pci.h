@@ -1,8 +1,8 @@
 // The PCI topology as sysfs shows it, and how ACPI device scopes name devices in it.
 #pragma once
 
-#include "analysis/dmar.h"
 #include "common/result.h"
+#include "host/dmar.h"
 
 #include <cstdint>
 #include <filesystem>

@@ -1,7 +1,7 @@
-#include "lifecycle/livepatch_sysfs.h"
+#include "host/livepatch_sysfs.h"
 
 #include "common/file.h"
-#include "lifecycle/module_file.h"
+#include "elf/elf_file.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -11,7 +11,7 @@
 
 namespace fs = std::filesystem;
 
-namespace rr::lifecycle {
+namespace rr::host {
 
 static LivepatchState read_state(const fs::path& dir) {
   LivepatchState s;
@@ -67,7 +67,7 @@ std::optional<LoadedModule> find_loaded_module(const fs::path& sys_root, const s
     if (auto v = parse_uint(*r, 10)) m.refcnt = static_cast<long>(*v);
   m.taint = read_attribute(dir / "taint").value_or("");
   if (auto notes = read_file_bytes(dir / "notes/.note.gnu.build-id", 4096))
-    m.build_id = build_id_from_notes(ByteView(notes->data(), notes->size()));
+    m.build_id = elf::build_id_from_notes(ByteView(notes->data(), notes->size()));
   return m;
 }
 
@@ -115,4 +115,4 @@ std::vector<PendingTask> pending_tasks(const fs::path& proc_root, int target, si
   return out;
 }
 
-}  // namespace rr::lifecycle
+}  // namespace rr::host

@@ -1,4 +1,4 @@
-#include "analysis/rmrr_map.h"
+#include "host/rmrr_map.h"
 
 #include <fmt/format.h>
 

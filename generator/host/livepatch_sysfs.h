@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace rr::lifecycle {
+namespace rr::host {
 
 struct LivepatchState {
   std::string name;
@@ -53,4 +53,4 @@ struct PendingTask {
 // Tasks whose patch_state is neither -1 nor `target`, sorted by pid; at most `limit`.
 std::vector<PendingTask> pending_tasks(const std::filesystem::path& proc_root, int target, size_t limit = 64);
 
-}  // namespace rr::lifecycle
+}  // namespace rr::host

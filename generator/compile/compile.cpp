@@ -1,8 +1,8 @@
-#include "build/compile.h"
+#include "compile/compile.h"
 
-#include "build/command_cache.h"
 #include "common/file.h"
 #include "common/subprocess.h"
+#include "compile/command_cache.h"
 
 #include <algorithm>
 #include <array>
@@ -13,7 +13,7 @@
 
 namespace fs = std::filesystem;
 
-namespace rr::build {
+namespace rr::compile {
 
 namespace {
 
@@ -208,7 +208,7 @@ Result<VariantJob> prepare_variant(const CompileOptions& o, std::string_view var
   return job;
 }
 
-// kbuild's command for this object, remembered from an earlier make (build/command_cache.h), run directly.
+// kbuild's command for this object, remembered from an earlier make (compile/command_cache.h), run directly.
 // false: no command remembered, or it failed (then it is forgotten: make runs, diagnoses and records anew).
 bool run_recorded(const CompileOptions& o, VariantJob& job) {
   if (job.cache_key.empty()) return false;
@@ -416,4 +416,4 @@ Result<CompileResult> compile_source(const source::SourceTree& tree, const sourc
   return compile_pair(options, original, *patched);
 }
 
-}  // namespace rr::build
+}  // namespace rr::compile

@@ -3,7 +3,7 @@
 // tests can build a fake host.
 #pragma once
 
-#include "lifecycle/livepatch_sysfs.h"
+#include "host/livepatch_sysfs.h"
 
 #include <filesystem>
 #include <optional>
@@ -30,7 +30,7 @@ struct Facts {
   std::string config_source;  // where the config came from
   bool kernel_log_readable = false;
   std::vector<std::string> rmrr_log_lines;  // the kernel's RMRR veto messages, and RMRR parse lines
-  std::vector<lifecycle::LivepatchState> livepatches;
+  std::vector<host::LivepatchState> livepatches;
 
   bool iommu_active() const { return !iommu_units.empty(); }
 };

@@ -1,6 +1,6 @@
-#include "diff/object.h"
+#include "elf/object.h"
 
-#include "analysis/elf_file.h"
+#include "elf/elf_file.h"
 
 #include <elf.h>
 #include <gelf.h>
@@ -93,7 +93,7 @@ std::string strip_number_suffixes(std::string_view name) {
 }
 
 Result<Object> load_bytes(Bytes bytes, const std::string& origin) {
-  RR_ASSIGN(auto elf, analysis::ElfFile::from_bytes(std::move(bytes), origin));
+  RR_ASSIGN(auto elf, elf::ElfFile::from_bytes(std::move(bytes), origin));
   if (!elf.is_64bit() || elf.machine() != EM_X86_64)
     return make_error(ExitCode::bad_input, "{}: not an x86-64 object (machine {})", origin, elf.machine());
   if (elf.file_type() != ET_REL) return make_error(ExitCode::bad_input, "{}: not a relocatable object (.o)", origin);

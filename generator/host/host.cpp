@@ -1,4 +1,4 @@
-#include "analysis/host.h"
+#include "host/host.h"
 
 #include "analysis/kconfig.h"
 #include "common/file.h"
@@ -137,7 +137,7 @@ Facts read_facts(const fs::path& root) {
   f.proxmox_kernel = f.kernel_release.find("-pve") != std::string::npos;
   f.proxmox_knows_relax_rmrr = proxmox_release_has_relax_rmrr(f.kernel_release);
   read_kernel_log(f);
-  f.livepatches = lifecycle::list_livepatches(root / "sys");
+  f.livepatches = host::list_livepatches(root / "sys");
   return f;
 }
 

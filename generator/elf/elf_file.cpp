@@ -1,11 +1,11 @@
-#include "analysis/elf_file.h"
+#include "elf/elf_file.h"
 
 #include <gelf.h>
 #include <libelf.h>
 
 #include <algorithm>
 
-namespace rr::analysis {
+namespace rr::elf {
 
 namespace {
 
@@ -179,4 +179,25 @@ Result<std::vector<ElfSymbol>> ElfFile::symbols() const {
   return out;
 }
 
-}  // namespace rr::analysis
+std::string build_id_from_notes(ByteView notes) {
+  size_t at = 0;
+  auto align4 = [](size_t v) { return (v + 3) & ~size_t{3}; };
+  while (notes.has(at, 12)) {
+    uint32_t namesz = *notes.read<uint32_t>(at);
+    uint32_t descsz = *notes.read<uint32_t>(at + 4);
+    uint32_t type = *notes.read<uint32_t>(at + 8);
+    size_t name_at = at + 12;
+    if (namesz > notes.size() || descsz > notes.size()) return {};
+    size_t desc_at = name_at + align4(namesz);
+    if (!notes.has(desc_at, descsz)) return {};
+    if (type == NT_GNU_BUILD_ID && namesz == 4 && notes.string_at(name_at, 3) == "GNU") {
+      std::string hex;
+      for (uint32_t i = 0; i < descsz; ++i) hex += fmt::format("{:02x}", notes.data()[desc_at + i]);
+      return hex;
+    }
+    at = desc_at + align4(descsz);
+  }
+  return {};
+}
+
+}  // namespace rr::elf

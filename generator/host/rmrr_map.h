@@ -1,9 +1,9 @@
 // Which PCI devices each RMRR pins, and whether the running kernel will let them go to a VM.
 #pragma once
 
-#include "analysis/dmar.h"
-#include "analysis/pci.h"
 #include "common/json.h"
+#include "host/dmar.h"
+#include "host/pci.h"
 
 #include <string>
 #include <vector>

@@ -5,12 +5,11 @@
 #pragma once
 
 #include "analysis/kernel.h"
-#include "build/compile.h"
-#include "cli/kernel_options.h"
-#include "cli/output.h"
+#include "compile/compile.h"
 #include "diff/function_diff.h"
-#include "diff/object.h"
+#include "elf/object.h"
 #include "klp/plan.h"
+#include "pipeline/progress.h"
 #include "source/source.h"
 
 #include <filesystem>
@@ -18,7 +17,7 @@
 #include <memory>
 #include <string>
 
-namespace rr::cli {
+namespace rr::pipeline {
 
 // A private work directory, removed at the end unless the user asked to keep it (--keep-tmp DIR).
 class WorkDir {
@@ -39,7 +38,7 @@ struct PreparedChange {
   analysis::LoadedKernel kernel;
   analysis::Era era = analysis::Era::unknown;
   source::SourceTree tree;
-  build::CompileResult compiled;
+  compile::CompileResult compiled;
   obj::Object original;
   obj::Object patched;
   diff::ObjectDiff diff;
@@ -57,7 +56,7 @@ inline constexpr int kPrepareSteps = 5;
 // `source`: a tarball, tree or drivers/iommu directory; empty: the distribution's tarball in /usr/src.
 // `kbuild_known`, when given, is called once with the target's kbuild tree, before the compiles start (`build`
 // starts its module link there: klp/module.h, EarlyModuleLink).
-Result<std::unique_ptr<PreparedChange>> prepare_change(const KernelOptions& kernel, const std::string& source,
+Result<std::unique_ptr<PreparedChange>> prepare_change(const analysis::AnalyzeInputs& kernel, const std::string& source,
                                                        const std::filesystem::path& work, Progress& progress,
                                                        const std::function<void(const std::filesystem::path&)>& kbuild_known = {});
 
@@ -65,9 +64,7 @@ Result<std::unique_ptr<PreparedChange>> prepare_change(const KernelOptions& kern
 // DIR/compile/{original,patched}/): analysis -> diff -> plan, with no source, compiler or kbuild tree here.
 // Used by `verify --objects` on a fleet's hosts, which check a centrally built livepatch against their kernel.
 inline constexpr int kObjectSteps = 2;
-Result<std::unique_ptr<PreparedChange>> prepare_from_objects(const KernelOptions& kernel, const std::filesystem::path& original,
+Result<std::unique_ptr<PreparedChange>> prepare_from_objects(const analysis::AnalyzeInputs& kernel, const std::filesystem::path& original,
                                                              const std::filesystem::path& patched, Progress& progress);
 
-CLI::Option* add_source_option(CLI::App* app, std::string& source);
-
-}  // namespace rr::cli
+}  // namespace rr::pipeline
