@@ -4,7 +4,7 @@
 #include "cli/commands.h"
 #include "cli/kernel_options.h"
 #include "cli/output.h"
-#include "pipeline/prepare.h"
+#include "pipeline/check.h"
 #include "verify/verify.h"
 
 #include <fmt/core.h>
@@ -28,32 +28,21 @@ struct VerifyOptions {
 };
 
 int run_verify(const VerifyOptions& o) {
-  const bool from_objects = !o.objects.empty();
-  Progress progress((from_objects ? pipeline::kObjectSteps : pipeline::kPrepareSteps) + 1, o.quiet || o.json);
-  pipeline::WorkDir work_dir(o.keep_tmp, "verify");
-  const fs::path& work = work_dir.path();
-  auto prepared = from_objects ? pipeline::prepare_from_objects(to_analyze_inputs(o.kernel), o.objects.at(0), o.objects.at(1), progress)
-                               : pipeline::prepare_change(to_analyze_inputs(o.kernel), o.source, work, progress);
-  if (!prepared) return report_error(prepared.error());
-  pipeline::PreparedChange& c = **prepared;
+  pipeline::CheckRequest req;
+  req.kernel = to_analyze_inputs(o.kernel);
+  req.source = o.source;
+  if (!o.objects.empty()) req.objects = std::make_pair(fs::path(o.objects.at(0)), fs::path(o.objects.at(1)));
+  req.text = o.text == "image"   ? verify::TextPreference::image
+             : o.text == "kcore" ? verify::TextPreference::kcore
+                                 : verify::TextPreference::automatic;
+  req.keep_work_dir = o.keep_tmp;
+  Progress progress(pipeline::check_steps(req), o.quiet || o.json);
+  auto checked = pipeline::check_source(req, progress);
+  if (!checked) return report_error(checked.error());
+  const pipeline::PreparedChange& c = *checked->change;
   const analysis::LoadedKernel* kernel = &c.kernel;
-
-  progress.begin("comparing with the kernel");
-  verify::VerifyInputs in;
-  if (from_objects) {
-    // No compiler here, so no layout probe: the code comparison alone (noted in the report).
-    in = verify::VerifyInputs{kernel, &c.original, &c.patched, c.symbols.get(), {}, std::nullopt};
-    for (const auto& f : c.plan.replace) in.functions.push_back(f.name);
-  } else {
-    in = verify::inputs_after_plan(c.kernel, c.original, c.patched, *c.symbols, c.plan, c.compiled.original, kernel->kbuild->dir,
-                                   work / "layout-probe");
-  }
-  in.text = o.text == "image"   ? verify::TextPreference::image
-            : o.text == "kcore" ? verify::TextPreference::kcore
-                                : verify::TextPreference::automatic;
-  auto report = verify::verify(in);
-  if (!report) return report_error(report.error());
-  progress.end();
+  const verify::Report* report = &checked->report;
+  const bool from_objects = req.objects.has_value();
 
   if (o.json) {
     Json j = verify::to_json(*report);

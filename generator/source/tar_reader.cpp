@@ -162,7 +162,50 @@ class XzSource final : public ByteSource {
 // At the end of the file a decoder may still hold output that did not fit the last buffer: it is run once more
 // with no input, and the data is truncated only when that makes no progress.
 
-class GzipSource final : public ByteSource {
+// gzip and bzip2 files may hold several compressed streams one after the other (gzip members; pbzip2 and lbzip2
+// write one bzip2 stream per block): decoded as one, like gzip -d and bzip2 -d. Anything else after a stream is
+// ignored, as by those tools. A subclass decodes one step of the current stream.
+class ConcatenatedStreamsSource : public ByteSource {
+ public:
+  Result<size_t> read(uint8_t* buf, size_t n) override {
+    if (done_ || n == 0) return size_t{0};
+    for (;;) {
+      if (in_.available() == 0 && !eof_) {
+        RR_ASSIGN(bool more, in_.refill());
+        eof_ = !more;
+      }
+      if (between_streams_) {
+        if (in_.available() == 0 || in_.data()[0] != stream_magic()) {
+          done_ = true;
+          return size_t{0};
+        }
+        RR_CHECK(restart());
+        between_streams_ = false;
+      }
+      RR_ASSIGN(Step step, decode(buf, n));
+      in_.consume(step.consumed);
+      if (step.stream_end) between_streams_ = true;
+      if (step.produced > 0) return step.produced;
+      if (eof_ && !between_streams_ && step.consumed == 0) return truncated(format());
+    }
+  }
+
+ protected:
+  struct Step {
+    size_t consumed = 0, produced = 0;
+    bool stream_end = false;
+  };
+  virtual std::string_view format() const = 0;
+  virtual uint8_t stream_magic() const = 0;  // the first byte of a stream
+  virtual Status restart() = 0;  // ready for the next stream
+  virtual Result<Step> decode(uint8_t* buf, size_t n) = 0;  // from in_.data()/available()
+  FileInput in_;
+
+ private:
+  bool eof_ = false, done_ = false, between_streams_ = false;
+};
+
+class GzipSource final : public ConcatenatedStreamsSource {
  public:
   ~GzipSource() override {
     if (init_) inflateEnd(&s_);
@@ -173,41 +216,26 @@ class GzipSource final : public ByteSource {
     init_ = true;
     return ok_status();
   }
-  Result<size_t> read(uint8_t* buf, size_t n) override {
-    if (done_ || n == 0) return size_t{0};
-    for (;;) {
-      if (in_.available() == 0 && !eof_) {
-        RR_ASSIGN(bool more, in_.refill());
-        eof_ = !more;
-      }
-      if (between_members_) {
-        // gzip -d reads concatenated members; anything else after a member is ignored, as by gzip.
-        if (in_.available() == 0 || in_.data()[0] != 0x1f) {
-          done_ = true;
-          return size_t{0};
-        }
-        inflateReset(&s_);
-        between_members_ = false;
-      }
-      s_.next_in = const_cast<Bytef*>(in_.data());
-      s_.avail_in = static_cast<uInt>(std::min<size_t>(in_.available(), UINT_MAX));
-      s_.next_out = buf;
-      s_.avail_out = static_cast<uInt>(std::min<size_t>(n, UINT_MAX));
-      uInt before_in = s_.avail_in, before_out = s_.avail_out;
-      int rc = inflate(&s_, Z_NO_FLUSH);
-      in_.consume(before_in - s_.avail_in);
-      size_t got = before_out - s_.avail_out;
-      if (rc == Z_STREAM_END) between_members_ = true;
-      else if (rc != Z_OK && rc != Z_BUF_ERROR) return corrupt("gzip", s_.msg ? s_.msg : fmt::format("zlib error {}", rc));
-      if (got > 0) return got;
-      if (eof_ && !between_members_ && before_in == s_.avail_in) return truncated("gzip");
-    }
-  }
 
  private:
-  FileInput in_;
+  std::string_view format() const override { return "gzip"; }
+  uint8_t stream_magic() const override { return 0x1f; }
+  Status restart() override {
+    inflateReset(&s_);
+    return ok_status();
+  }
+  Result<Step> decode(uint8_t* buf, size_t n) override {
+    s_.next_in = const_cast<Bytef*>(in_.data());
+    s_.avail_in = static_cast<uInt>(std::min<size_t>(in_.available(), UINT_MAX));
+    s_.next_out = buf;
+    s_.avail_out = static_cast<uInt>(std::min<size_t>(n, UINT_MAX));
+    uInt before_in = s_.avail_in, before_out = s_.avail_out;
+    int rc = inflate(&s_, Z_NO_FLUSH);
+    if (rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END) return corrupt("gzip", s_.msg ? s_.msg : fmt::format("zlib error {}", rc));
+    return Step{before_in - s_.avail_in, before_out - s_.avail_out, rc == Z_STREAM_END};
+  }
   z_stream s_{};
-  bool init_ = false, eof_ = false, done_ = false, between_members_ = false;
+  bool init_ = false;
 };
 
 class ZstdSource final : public ByteSource {
@@ -246,60 +274,39 @@ class ZstdSource final : public ByteSource {
   bool frame_done_ = true;  // no frame begun: an empty file is an empty stream
 };
 
-class Bzip2Source final : public ByteSource {
+class Bzip2Source final : public ConcatenatedStreamsSource {
  public:
   ~Bzip2Source() override {
     if (init_) BZ2_bzDecompressEnd(&s_);
   }
   Status open(const fs::path& f) {
     RR_CHECK(in_.open(f));
-    return start();
-  }
-  Result<size_t> read(uint8_t* buf, size_t n) override {
-    if (done_ || n == 0) return size_t{0};
-    for (;;) {
-      if (in_.available() == 0 && !eof_) {
-        RR_ASSIGN(bool more, in_.refill());
-        eof_ = !more;
-      }
-      if (between_streams_) {  // pbzip2 and lbzip2 write one stream per block
-        if (in_.available() == 0 || in_.data()[0] != 'B') {
-          done_ = true;
-          return size_t{0};
-        }
-        RR_CHECK(start());
-      }
-      s_.next_in = const_cast<char*>(reinterpret_cast<const char*>(in_.data()));
-      s_.avail_in = static_cast<unsigned>(std::min<size_t>(in_.available(), UINT_MAX));
-      s_.next_out = reinterpret_cast<char*>(buf);
-      s_.avail_out = static_cast<unsigned>(std::min<size_t>(n, UINT_MAX));
-      unsigned before_in = s_.avail_in, before_out = s_.avail_out;
-      int rc = BZ2_bzDecompress(&s_);
-      in_.consume(before_in - s_.avail_in);
-      size_t got = before_out - s_.avail_out;
-      if (rc == BZ_STREAM_END) {
-        BZ2_bzDecompressEnd(&s_);
-        init_ = false;
-        between_streams_ = true;
-      } else if (rc != BZ_OK) {
-        return corrupt("bzip2", fmt::format("libbz2 error {}", rc));
-      }
-      if (got > 0) return got;
-      if (eof_ && !between_streams_ && before_in == s_.avail_in) return truncated("bzip2");
-    }
+    return restart();
   }
 
  private:
-  Status start() {
+  std::string_view format() const override { return "bzip2"; }
+  uint8_t stream_magic() const override { return 'B'; }
+  Status restart() override {
+    if (init_) BZ2_bzDecompressEnd(&s_);
     s_ = bz_stream{};
+    init_ = false;
     if (BZ2_bzDecompressInit(&s_, 0, 0) != BZ_OK) return make_error(ExitCode::environment, "libbz2: init failed");
     init_ = true;
-    between_streams_ = false;
     return ok_status();
   }
-  FileInput in_;
+  Result<Step> decode(uint8_t* buf, size_t n) override {
+    s_.next_in = const_cast<char*>(reinterpret_cast<const char*>(in_.data()));
+    s_.avail_in = static_cast<unsigned>(std::min<size_t>(in_.available(), UINT_MAX));
+    s_.next_out = reinterpret_cast<char*>(buf);
+    s_.avail_out = static_cast<unsigned>(std::min<size_t>(n, UINT_MAX));
+    unsigned before_in = s_.avail_in, before_out = s_.avail_out;
+    int rc = BZ2_bzDecompress(&s_);
+    if (rc != BZ_OK && rc != BZ_STREAM_END) return corrupt("bzip2", fmt::format("libbz2 error {}", rc));
+    return Step{before_in - s_.avail_in, before_out - s_.avail_out, rc == BZ_STREAM_END};
+  }
   bz_stream s_{};
-  bool init_ = false, eof_ = false, done_ = false, between_streams_ = false;
+  bool init_ = false;
 };
 
 template <typename T>
