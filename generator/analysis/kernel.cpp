@@ -786,15 +786,9 @@ Json to_json(const KernelFacts& f) {
   cc.set("match", std::string(match_name(f.compiler_match)));
   j.set("compiler", std::move(cc));
 
-  Json miss = Json::array();
-  for (const auto& m : f.missing) {
-    Json o = Json::object();
-    o.set("what", m.what);
-    o.set("how", m.how);
-    o.set("blocking", m.blocking);
-    miss.push(std::move(o));
-  }
-  j.set("missing", std::move(miss));
+  j.set("missing", Json::array_of(f.missing, [](const MissingItem& m) {
+          return Json(Json::Object{{"what", m.what}, {"how", m.how}, {"blocking", m.blocking}});
+        }));
   j.set("notes", Json::strings(f.notes));
   return j;
 }

@@ -12,28 +12,17 @@ namespace rr::cli {
 
 namespace {
 
+// The options bind straight into the request, but for the kernel's (cli/kernel_options.h).
 struct BuildOptions {
   KernelOptions kernel;
-  std::string source;
-  std::string output;
-  std::string name = "relax_rmrr";
-  std::string sign_key, sign_cert;
-  std::string keep_tmp;
+  pipeline::BuildRequest request;
   bool json = false;
   bool quiet = false;
-  bool force = false;  // build even when verify finds the source does not match (loud, recorded in modinfo)
 };
 
 int run_build(const BuildOptions& o) {
-  pipeline::BuildRequest req;
+  pipeline::BuildRequest req = o.request;
   req.kernel = to_analyze_inputs(o.kernel);
-  req.source = o.source;
-  req.module_name = o.name;
-  req.output = o.output;
-  req.sign_key = o.sign_key;
-  req.sign_cert = o.sign_cert;
-  req.keep_work_dir = o.keep_tmp;
-  req.force = o.force;
   Progress progress(pipeline::kBuildSteps, o.quiet);
   pipeline::Refusal refusal;
   auto built = pipeline::build_module(req, progress, &refusal);
@@ -74,17 +63,17 @@ Command add_build_command(CLI::App& root) {
   auto o = std::make_shared<BuildOptions>();
   CLI::App* app = root.add_subcommand("build", "Build the relax-rmrr livepatch module for a kernel (default: the running one)");
   add_kernel_options(app, o->kernel);
-  add_source_option(app, o->source);
-  app->add_option("--output,-o", o->output, "Where to write the module (default: NAME.ko here)");
-  app->add_option("--name", o->name, "Module and livepatch name: /sys/kernel/livepatch/NAME")->capture_default_str();
-  auto* key = app->add_option("--sign-key", o->sign_key, "Private key for scripts/sign-file (Secure Boot, enforced signatures)");
-  auto* cert = app->add_option("--sign-cert", o->sign_cert, "Certificate matching --sign-key");
+  add_source_option(app, o->request.source);
+  app->add_option("--output,-o", o->request.output, "Where to write the module (default: NAME.ko here)");
+  app->add_option("--name", o->request.module_name, "Module and livepatch name: /sys/kernel/livepatch/NAME")->capture_default_str();
+  auto* key = app->add_option("--sign-key", o->request.sign_key, "Private key for scripts/sign-file (Secure Boot, enforced signatures)");
+  auto* cert = app->add_option("--sign-cert", o->request.sign_cert, "Certificate matching --sign-key");
   key->needs(cert);
   cert->needs(key);
-  app->add_option("--keep-tmp", o->keep_tmp, "Keep the work directory (objects, glue, kbuild logs) in DIR");
+  app->add_option("--keep-tmp", o->request.keep_work_dir, "Keep the work directory (objects, glue, kbuild logs) in DIR");
   app->add_flag("--json", o->json, "Print a JSON summary on stdout");
   app->add_flag("--quiet,-q", o->quiet, "No progress on stderr");
-  app->add_flag("--force", o->force,
+  app->add_flag("--force", o->request.force,
                 "Build even if the source does not match the kernel's code (DANGEROUS; recorded in the module's modinfo)");
   app->footer(
       "Steps: analyse the kernel, find its intel-iommu source, apply the relax transform, compile original and patched\n"

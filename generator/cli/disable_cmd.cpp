@@ -29,11 +29,8 @@ int run_disable(const LifecycleOptions& o) {
 Command add_disable_command(CLI::App& root) {
   auto o = std::make_shared<LifecycleOptions>();
   CLI::App* app = root.add_subcommand("disable", "Disable the livepatch: the kernel's own RMRR checks are back");
-  add_name_option(app, *o);
-  add_root_option(app, *o);
-  add_timeout_option(app, *o);
+  add_transition_options(app, *o);
   add_force_option(app, *o);
-  app->add_flag("--quiet,-q", o->quiet, "No progress on stderr");
   app->footer(
       "Writes 0 to /sys/kernel/livepatch/NAME/enabled and waits for the unpatch transition; the kernel then frees\n"
       "the patch. Devices already attached to a VM stay attached. Exit codes: 0 disabled (or nothing to do),\n"

@@ -194,15 +194,7 @@ Json facts_json(const host::Facts& f) {
   j.set("relax_rmrr_on_cmdline", f.relax_rmrr_on_cmdline);
   j.set("kernel_log_readable", f.kernel_log_readable);
   j.set("rmrr_log_lines", Json::strings(f.rmrr_log_lines));
-  Json lps = Json::array();
-  for (const auto& lp : f.livepatches) {
-    Json x = Json::object();
-    x.set("name", lp.name);
-    x.set("enabled", lp.enabled);
-    x.set("transition", lp.in_transition);
-    lps.push(std::move(x));
-  }
-  j.set("livepatches", std::move(lps));
+  j.set("livepatches", Json::array_of(f.livepatches, [](const host::LivepatchState& lp) { return host::to_json(lp); }));
   return j;
 }
 

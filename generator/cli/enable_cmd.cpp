@@ -36,10 +36,7 @@ Command add_enable_command(CLI::App& root) {
   app->add_option("file", o->file,
                   "Module to load when it is not loaded (default: the file `load` recorded, then "
                   "/lib/modules/$(uname -r)/{updates,extra,updates/dkms}/NAME.ko)");
-  add_name_option(app, o->common);
-  add_root_option(app, o->common);
-  add_timeout_option(app, o->common);
-  app->add_flag("--quiet,-q", o->common.quiet, "No progress on stderr");
+  add_transition_options(app, o->common);
   app->footer(
       "The kernel frees a livepatch once it is disabled and cannot enable it again: enable removes the module and\n"
       "loads it anew (with every check of `load`). A disable still in transition is reversed instead.\n"

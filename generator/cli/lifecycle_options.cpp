@@ -78,4 +78,11 @@ Status refuse_while_assigned(const LifecycleOptions& o, std::string_view action)
   return e;
 }
 
+void add_transition_options(CLI::App* app, LifecycleOptions& o) {
+  add_name_option(app, o);
+  add_root_option(app, o);
+  add_timeout_option(app, o);
+  app->add_flag("--quiet,-q", o.quiet, "No progress on stderr");
+}
+
 }  // namespace rr::cli

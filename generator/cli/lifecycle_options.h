@@ -26,6 +26,8 @@ Status refuse_while_assigned(const LifecycleOptions& o, std::string_view action)
 void add_root_option(CLI::App* app, LifecycleOptions& o);
 void add_name_option(CLI::App* app, LifecycleOptions& o);
 void add_timeout_option(CLI::App* app, LifecycleOptions& o);
+// --name, --root, --timeout and --quiet: what every command that waits for a livepatch transition takes.
+void add_transition_options(CLI::App* app, LifecycleOptions& o);
 
 // Real kernel calls for --root /, a simulation of the kernel's sysfs below any other root (never the kernel).
 class LifecycleContext {

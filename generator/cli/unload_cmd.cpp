@@ -25,11 +25,8 @@ int run_unload(const LifecycleOptions& o) {
 Command add_unload_command(CLI::App& root) {
   auto o = std::make_shared<LifecycleOptions>();
   CLI::App* app = root.add_subcommand("unload", "Disable the livepatch if needed and remove its module (delete_module)");
-  add_name_option(app, *o);
-  add_root_option(app, *o);
-  add_timeout_option(app, *o);
+  add_transition_options(app, *o);
   add_force_option(app, *o);
-  app->add_flag("--quiet,-q", o->quiet, "No progress on stderr");
   app->footer(
       "A module whose transition was forced can never be removed (the kernel keeps its reference): exit 4 says so.\n"
       "Exit codes: 0 removed (or not loaded), 1 transition did not finish, 4 module stays in use or a VM holds an\n"

@@ -49,13 +49,10 @@ int run_wait(const WaitCmdOptions& o) {
 Command add_wait_command(CLI::App& root) {
   auto o = std::make_shared<WaitCmdOptions>();
   CLI::App* app = root.add_subcommand("wait", "Wait for a livepatch transition to finish (optionally signal or force it)");
-  add_name_option(app, o->common);
-  add_root_option(app, o->common);
-  add_timeout_option(app, o->common);
+  add_transition_options(app, o->common);
   app->add_flag("--signal", o->signal, "Write 1 to /sys/kernel/livepatch/NAME/signal first: fake signals to sleeping tasks");
   app->add_flag("--force", o->force, "Write 1 to .../force: mark every task switched WITHOUT the safety check (needs --yes)");
   app->add_flag("--yes", o->yes, "Confirm --force: the module of a forced patch can never be removed until reboot");
-  app->add_flag("--quiet,-q", o->common.quiet, "No progress on stderr");
   app->footer(
       "A task switches when none of the replaced functions is on its stack; a task asleep inside one blocks the\n"
       "transition. On a stall the blocking tasks are listed with their kernel stacks (/proc/PID/stack, as root).\n"

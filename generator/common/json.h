@@ -43,6 +43,13 @@ class Json {
     return Json(std::move(a));
   }
   static Json object() { return Json(Object{}); }
+  // An array of each(item) for every item of a list: the one loop behind the lists of the --json outputs.
+  template <typename Range, typename Each>
+  static Json array_of(const Range& items, Each each) {
+    Array a;
+    for (const auto& item : items) a.push_back(each(item));
+    return Json(std::move(a));
+  }
 
   bool is_null() const { return std::holds_alternative<std::nullptr_t>(v_); }
   bool is_bool() const { return std::holds_alternative<bool>(v_); }

@@ -115,4 +115,8 @@ std::vector<PendingTask> pending_tasks(const fs::path& proc_root, int target, si
   return out;
 }
 
+Json to_json(const LivepatchState& lp) {
+  return Json(Json::Object{{"name", lp.name}, {"enabled", lp.enabled}, {"transition", lp.in_transition}});
+}
+
 }  // namespace rr::host

@@ -3,6 +3,7 @@
 // transition waits for. Every path is below a root so tests can use a fake tree.
 #pragma once
 
+#include "common/json.h"
 #include "common/result.h"
 
 #include <filesystem>
@@ -19,6 +20,8 @@ struct LivepatchState {
 };
 
 // Every livepatch the kernel knows; empty when livepatch sysfs is absent (no CONFIG_LIVEPATCH, or none loaded).
+// {"name", "enabled", "transition"}, as doctor and status print it.
+Json to_json(const LivepatchState& lp);
 std::vector<LivepatchState> list_livepatches(const std::filesystem::path& sys_root);
 std::optional<LivepatchState> find_livepatch(const std::filesystem::path& sys_root, const std::string& name);
 

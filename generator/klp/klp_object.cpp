@@ -425,15 +425,9 @@ Result<KlpObject> build_klp_object(const obj::Object& patched, const KlpObjectRe
 
 Json to_json(const KlpObject& k) {
   Json j = Json::object();
-  Json rep = Json::array();
-  for (const auto& r : k.replaced) {
-    Json f = Json::object();
-    f.set("name", r.name);
-    f.set("sympos", r.sympos);
-    f.set("new_symbol", r.new_symbol);
-    rep.push(std::move(f));
-  }
-  j.set("replaced", std::move(rep));
+  j.set("replaced", Json::array_of(k.replaced, [](const ReplacedFunction& r) {
+          return Json(Json::Object{{"name", r.name}, {"sympos", r.sympos}, {"new_symbol", r.new_symbol}});
+        }));
   j.set("carried_functions", Json::strings(k.carried_functions));
   j.set("klp_symbols", Json::strings(k.klp_symbols));
   j.set("exported_symbols", Json::strings(k.exported_symbols));

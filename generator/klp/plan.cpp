@@ -142,15 +142,9 @@ Result<Plan> plan_replacements(const diff::ObjectDiff& d, const obj::Object& pat
 
 Json to_json(const Plan& p) {
   Json j = Json::object();
-  Json r = Json::array();
-  for (const auto& f : p.replace) {
-    Json x = Json::object();
-    x.set("name", f.name);
-    x.set("sympos", f.sympos);
-    x.set("why", f.why);
-    r.push(std::move(x));
-  }
-  j.set("replace", std::move(r));
+  j.set("replace", Json::array_of(p.replace, [](const PlannedFunction& f) {
+          return Json(Json::Object{{"name", f.name}, {"sympos", f.sympos}, {"why", f.why}});
+        }));
   j.set("notes", Json::strings(p.notes));
   return j;
 }

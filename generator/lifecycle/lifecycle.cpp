@@ -570,15 +570,7 @@ Json to_json(const PatchStatus& s) {
   } else {
     j.set("file", Json());
   }
-  Json others = Json::array();
-  for (const auto& o : s.other_patches) {
-    Json x = Json::object();
-    x.set("name", o.name);
-    x.set("enabled", o.enabled);
-    x.set("transition", o.in_transition);
-    others.push(std::move(x));
-  }
-  j.set("other_livepatches", std::move(others));
+  j.set("other_livepatches", Json::array_of(s.other_patches, [](const LivepatchState& other) { return host::to_json(other); }));
   j.set("lockdown", s.lockdown ? Json(*s.lockdown) : Json());
   j.set("sig_enforce", s.sig_enforce ? Json(*s.sig_enforce) : Json());
   Json b = Json::array();

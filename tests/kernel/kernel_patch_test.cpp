@@ -29,18 +29,6 @@ using namespace rr;
 
 namespace {
 
-// The lines a unified diff adds or removes (not its ---/+++ headers or its description).
-std::string changed_lines(std::string_view patch) {
-  std::string out;
-  bool in_diff = false;
-  for (const auto& l : split_lines(patch)) {
-    if (starts_with(l, "--- a/")) in_diff = true;
-    if (!in_diff || starts_with(l, "--- a/") || starts_with(l, "+++ b/")) continue;
-    if (starts_with(l, "+") || starts_with(l, "-")) out += l + "\n";
-  }
-  return out;
-}
-
 constexpr const char* kExtraSetup =
     "run `tests/setup/kernel-patch-sources.sh` (it downloads the linux-source "
     "tarballs and writes sources.env)";
@@ -132,8 +120,8 @@ TEST_P(RealTrees, BothFormatsAreWrittenAndApply) {
       EXPECT_NE(text->find("+\t\t} else if (!strncmp(str, \"relax_rmrr\", 10)) {"), std::string::npos) << *text;
       EXPECT_NE(text->find("+\tif (intel_iommu_relax_rmrr)\n+\t\treturn true;"), std::string::npos) << *text;
     } else {
-      EXPECT_EQ(changed_lines(*text).find("__init"), std::string::npos) << *text;
-      EXPECT_EQ(changed_lines(*text).find("+static"), std::string::npos) << *text;
+      EXPECT_EQ(test::changed_lines(*text).find("__init"), std::string::npos) << *text;
+      EXPECT_EQ(test::changed_lines(*text).find("+static"), std::string::npos) << *text;
       // The file keeps its line count: a patched copy has as many lines as the original.
       auto original = read_file_text(tree->iommu_c);
       ASSERT_TRUE(original.ok());

@@ -12,18 +12,6 @@ using namespace rr;
 
 namespace {
 
-// The lines a unified diff adds or removes (not its ---/+++ headers or its description).
-std::string changed_lines(std::string_view patch) {
-  std::string out;
-  bool in_diff = false;
-  for (const auto& l : split_lines(patch)) {
-    if (starts_with(l, "--- a/")) in_diff = true;
-    if (!in_diff || starts_with(l, "--- a/") || starts_with(l, "+++ b/")) continue;
-    if (starts_with(l, "+") || starts_with(l, "-")) out += l + "\n";
-  }
-  return out;
-}
-
 // A minimal kernel tree: the top Makefile (the version) and the driver at the layout's path.
 void make_tree(const fs::path& root, std::string_view driver, unsigned major, unsigned minor, bool old_layout = false) {
   fs::create_directories(root / "drivers/iommu/intel");
@@ -92,9 +80,9 @@ TEST(PatchCli, KpatchPatchIsTheLivepatchEditAndKeepsLines) {
   auto text = read_file_text(d.path() / "k.patch");
   ASSERT_TRUE(text.ok());
   EXPECT_NE(text->find("+\treturn true;"), std::string::npos);
-  EXPECT_EQ(changed_lines(*text).find("__init"), std::string::npos) << "no __init code in a kpatch patch";
-  EXPECT_EQ(changed_lines(*text).find("+static"), std::string::npos) << "no new data in a kpatch patch";
-  EXPECT_NE(changed_lines(*text).find("-\tif (!dev_is_pci(dev))"), std::string::npos) << *text;
+  EXPECT_EQ(test::changed_lines(*text).find("__init"), std::string::npos) << "no __init code in a kpatch patch";
+  EXPECT_EQ(test::changed_lines(*text).find("+static"), std::string::npos) << "no new data in a kpatch patch";
+  EXPECT_NE(test::changed_lines(*text).find("-\tif (!dev_is_pci(dev))"), std::string::npos) << *text;
   size_t before = split_lines(test::kModernDriver).size();
   ASSERT_TRUE(applies(d.path() / "linux", d.path() / "k.patch"));
   EXPECT_EQ(split_lines(*read_file_text(d.path() / "linux/drivers/iommu/intel/iommu.c")).size(), before);

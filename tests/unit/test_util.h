@@ -50,4 +50,16 @@ inline CommandResult run_command(const std::string& command) {
   return r;
 }
 
+// The lines a unified diff adds or removes (not its ---/+++ headers or its description).
+inline std::string changed_lines(std::string_view patch) {
+  std::string out;
+  bool in_diff = false;
+  for (const auto& l : split_lines(patch)) {
+    if (starts_with(l, "--- a/")) in_diff = true;
+    if (!in_diff || starts_with(l, "--- a/") || starts_with(l, "+++ b/")) continue;
+    if (starts_with(l, "+") || starts_with(l, "-")) out += l + "\n";
+  }
+  return out;
+}
+
 }  // namespace rr::test
