@@ -8,6 +8,7 @@
 
 #include "common/json.h"
 #include "common/result.h"
+#include "source/option_transform.h"
 #include "source/source.h"
 #include "source/transform.h"
 

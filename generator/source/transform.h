@@ -11,6 +11,8 @@
 #pragma once
 
 #include "common/result.h"
+#include "source/c_scan.h"
+#include "source/text_edit.h"
 
 #include <cstddef>
 #include <string>
@@ -18,30 +20,6 @@
 #include <vector>
 
 namespace rr::source {
-
-// Replace old_text, found at byte offset `offset` of the original, with new_text.
-struct TextEdit {
-  size_t offset = 0;
-  std::string old_text;
-  std::string new_text;
-  bool operator==(const TextEdit&) const = default;
-};
-
-// A function definition found in C source. Offsets are bytes into the text; lines are 1-based.
-struct FunctionDefinition {
-  std::string name;
-  std::vector<std::string> specifiers;  // tokens before the name: {"static", "bool"}
-  std::vector<std::string> parameters;  // parameter names in order ("dev"); empty for (void)
-  size_t decl_offset = 0;  // first specifier token
-  size_t body_open = 0;  // the '{'
-  size_t body_close = 0;  // the matching '}'
-  size_t line = 0;  // line of the name
-};
-
-// Every definition (not prototype, not call) of `name` at file scope. Error on text the tokenizer cannot
-// follow (unterminated comment or literal, unbalanced braces or parentheses); `display_path` names the file.
-Result<std::vector<FunctionDefinition>> find_function_definitions(std::string_view text, std::string_view name,
-                                                                  std::string_view display_path);
 
 struct Transform {
   std::string path;  // the file the edits apply to, as given (e.g. "drivers/iommu/intel/iommu.c")
@@ -56,31 +34,8 @@ inline constexpr std::string_view kRelaxFunction = "device_rmrr_is_relaxable";
 // Transform::path. Errors name the file and what was expected (ExitCode::bad_input).
 Result<Transform> relax_transform(std::string_view text, std::string_view display_path);
 
-// The option transform: the full kernel patch (kernel-patch/). It adds the boot option
-// `intel_iommu=relax_rmrr`, off by default, with the same effect as relax_transform() when given:
-//   - a file-scope `static bool intel_iommu_relax_rmrr;` before intel_iommu_setup() (or before
-//     device_rmrr_is_relaxable() when that comes first), above any comment block that introduces it;
-//   - in intel_iommu_setup()'s `if (!strncmp(<str>, "...", N)) { ... } else if ...` chain, a branch for
-//     "relax_rmrr" that sets the variable and pr_warn()s that this can lead to instability or data loss
-//     (before a final bare `else`, or after the last branch when there is none);
-//   - in device_rmrr_is_relaxable(), after its leading declarations, `if (intel_iommu_relax_rmrr) return true;`.
-// Every anchor is found by tokenizing C; a file whose functions have another shape, or that already has the
-// option (Proxmox kernels carry it natively), is an error (ExitCode::bad_input) and no edit is produced.
-inline constexpr std::string_view kSetupFunction = "intel_iommu_setup";
-inline constexpr std::string_view kOptionVariable = "intel_iommu_relax_rmrr";
-inline constexpr std::string_view kOptionName = "relax_rmrr";
-Result<Transform> option_transform(std::string_view text, std::string_view display_path);
-
-// The same edits with blank lines added before the last line of every new text that has fewer lines than
-// the text it replaces, so the patched file keeps its line count: `__LINE__` (WARN, might_sleep, ...) of the
-// code below is unchanged, which kpatch-build and klp-build want. Whitespace only: the code is the same.
-std::vector<TextEdit> preserve_line_count(std::vector<TextEdit> edits);
-
-// Applies edits (any order, non-overlapping); an edit whose old_text is not at its offset is an error.
-Result<std::string> apply_edits(std::string_view text, const std::vector<TextEdit>& edits);
-
-// A unified diff (`--- a/<path>`, `+++ b/<path>`, hunks with `context` lines) that `patch -p1` applies
-// to the original text and that yields exactly apply_edits()'s result.
-Result<std::string> unified_diff(std::string_view text, const std::vector<TextEdit>& edits, std::string_view path, size_t context = 3);
+// The one definition of device_rmrr_is_relaxable() with the shape both transforms expect (this one and
+// option_transform.h's), or an Error that says what was found instead.
+Result<FunctionDefinition> find_relaxable_definition(std::string_view text, std::string_view display_path);
 
 }  // namespace rr::source

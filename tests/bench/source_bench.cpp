@@ -9,6 +9,7 @@
 //   BM_OptionTransform  option_transform + apply_edits (`patch`)           vs memcpy of the text
 #include "bench_common.h"
 #include "common/file.h"
+#include "source/option_transform.h"
 #include "source/source.h"
 #include "source/transform.h"
 

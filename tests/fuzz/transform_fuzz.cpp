@@ -2,6 +2,7 @@
 // the relax transform and the option transform (kernel patch), then the edits applied, made line-preserving,
 // and written as a unified diff. An edit list the transform produced must always apply.
 #include "fuzz_util.h"
+#include "source/option_transform.h"
 #include "source/transform.h"
 
 #include <cstdlib>

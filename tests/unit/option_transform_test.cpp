@@ -2,6 +2,7 @@
 // transform (the kpatch patch) on synthetic C: where the edits land, that `patch -p1` and apply_edits() agree,
 // that every unexpected shape is refused, and -- compiling the fixtures as host programs -- what the patched
 // code does with and without intel_iommu=relax_rmrr.
+#include "source/option_transform.h"
 #include "common/file.h"
 #include "iommu_fixtures.h"
 #include "source/transform.h"
