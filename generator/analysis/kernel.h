@@ -20,6 +20,10 @@
 
 namespace rr::analysis {
 
+// The intel driver's functions the era and the patch targets are decided by.
+inline constexpr std::string_view kAttachFunction = "intel_iommu_attach_device";
+inline constexpr std::string_view kResvRegionsFunction = "intel_iommu_get_resv_regions";
+
 enum class Era {
   unknown,
   attach_check,  // 3.17 - 6.5: the intel driver refuses RMRR devices in its attach path
@@ -78,88 +82,17 @@ Result<LoadedKernel> load_kernel(const AnalyzeInputs& inputs);
 // for a named kbuild tree or config that cannot be read.
 Result<std::optional<LoadedKernel>> load_build_inputs(const AnalyzeInputs& inputs);
 
-struct PatchTarget {
-  std::string name;
-  std::string role;
-  bool required = false;  // this era's livepatch replaces it
-  bool present = false;  // a symbol of that name exists (vmlinux)
-  bool function = false;  // ... and it is a function
-  char type = 0;
-  uint64_t address = 0;
-  unsigned count = 0;  // same-name vmlinux symbols
-  std::optional<unsigned> sympos;
-  std::vector<std::string> variants;  // gcc's pieces and clones: name.cold, name.isra.0, ...
-  std::optional<bool> traceable;  // listed in available_filter_functions (running kernel only)
-  std::optional<bool> in_btf;  // a BTF FUNC of that name
-  bool patchable = false;
-  std::string note;
-};
-
-struct ReferencedSymbol {
-  std::string name;
-  bool present = false;
-  char type = 0;
-  std::optional<unsigned> sympos;
-  std::optional<bool> exported;  // from Module.symvers; exported symbols need no klp relocation
-};
-
-struct KernelFacts {
-  std::string release;
-  std::string release_from;
-  bool running = false;
-
-  std::string symbols_from;
-  std::string symbols_kind;
-  size_t symbol_count = 0;
-  bool addresses_known = false;
-
-  std::string image_path;
-  std::string compression;
-  std::string image_version;  // the bzImage setup header's string
-  bool image_has_symtab = false;
-  std::optional<int64_t> kaslr_offset;
-
-  std::optional<BtfFacts> btf;
-
-  std::string config_from;
-  std::vector<std::pair<std::string, std::string>> config;  // selected options, "n" or "(absent)" included
-
-  std::string kbuild_dir;
-  bool kbuild_present = false;
-  bool symvers_present = false;
-
-  std::optional<CompilerInfo> kernel_compiler;
-  std::string kernel_compiler_from;
-  std::optional<CompilerInfo> local_compiler;
-  CompilerMatch compiler_match = CompilerMatch::unknown;
-
-  Era era = Era::unknown;
-  std::string era_reason;
-  std::vector<PatchTarget> targets;
-  std::vector<ReferencedSymbol> references;
-  bool feasible = false;  // era known, every required target patchable, livepatch enabled (when known), inputs agree
-  bool ready = false;  // feasible and nothing blocking missing (headers, compiler): a build can start
-  std::vector<MissingItem> missing;
-  std::vector<std::string> notes;
-};
-
 // The era from what symbols and BTF say; `reason` explains the decision for the report.
 Era decide_era(const SymbolTable* symbols, const BtfFacts* btf, std::string& reason);
 // Names (vmlinux only) from available_filter_functions text ("name" or "name [module]" lines).
 std::unordered_set<std::string> parse_filter_functions(std::string_view text);
 // kallsyms _text minus the image's link-time _text (or .text start): the KASLR slide of the dump's boot.
 std::optional<int64_t> kaslr_offset(const SymbolTable& symbols, const elf::ElfFile& image);
-// The facts from a loaded kernel; `local_cc` is the compiler to compare with when the kernel's own is absent.
-KernelFacts summarize(const LoadedKernel& kernel, const std::string& local_cc = "gcc");
-
-Result<KernelFacts> analyze(const AnalyzeInputs& inputs);
-
 // What building (or verifying) a livepatch needs beyond what load_kernel() reports as blocking, checked before
 // any source is extracted or compiled: a kernel that can load livepatches (CONFIG_LIVEPATCH=y) and is not built
 // with Clang LTO (its code is optimised across files at link time: no single-file compile reproduces it), and a
 // kbuild tree of the target's own release with its Module.symvers. The first problem is the Error (missing,
 // or refused for LTO) with what to do about it.
 Status check_build_prerequisites(const LoadedKernel& kernel);
-Json to_json(const KernelFacts& facts);
 
 }  // namespace rr::analysis

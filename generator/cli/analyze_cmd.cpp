@@ -1,5 +1,6 @@
 // relax-rmrr analyze: what a livepatch must replace in a kernel (the running one by default).
 #include "analysis/kernel.h"
+#include "analysis/kernel_facts.h"
 #include "cli/commands.h"
 #include "cli/kernel_options.h"
 #include "cli/output.h"

@@ -11,6 +11,7 @@
 // exports); the rest are the facts design.md §2 records for this kernel.
 #include "../unit/test_util.h"
 #include "analysis/kernel.h"
+#include "analysis/kernel_facts.h"
 #include "common/file.h"
 
 #include <elf.h>

@@ -1,6 +1,7 @@
 // The aggregate analysis: era and patch targets from symbols + BTF, on fake root trees and explicit inputs, and
 // the `relax-rmrr analyze` command over them.
 #include "analysis/kernel.h"
+#include "analysis/kernel_facts.h"
 #include "analysis_fixtures.h"
 #include "kallsyms_fixtures.h"
 
