@@ -19,7 +19,7 @@ namespace rr::verify {
 
 namespace {
 
-// The intel driver's attach and reserved-region paths (design.md §1): the attach callback reads
+// The intel driver's attach and reserved-region paths: the attach callback reads
 // device_domain_info/dmar_domain/intel_iommu and walks dmar_rmrr_units (dmar_rmrr_unit, dmar_dev_scope) over
 // pci_dev/pci_bus/device; get_resv_regions allocates iommu_resv_region lists; from 6.6 the core's dev_iommu.
 const char* const kFixedStructs[] = {

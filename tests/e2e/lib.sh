@@ -4,7 +4,7 @@
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-# QEMU machine shared by the dump boot and the proof boots (design.md §3). The DMAR table QEMU builds
+# QEMU machine shared by the dump boot and the proof boots. The DMAR table QEMU builds
 # depends on the intel-iommu options: e2e_qemu_machine_id keys the cached DMAR on them.
 # thread=single: the two vCPUs take turns on one host thread. With multi-threaded TCG a vCPU can run code the
 # other has just rewritten (the kernel's int3-based text patching of static keys at boot) from a stale

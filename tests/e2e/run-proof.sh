@@ -1,5 +1,5 @@
 #!/bin/bash
-# The relax-rmrr proof (design.md §3) in one QEMU boot under TCG.
+# The relax-rmrr proof (refused, allowed, refused) in one QEMU boot under TCG.
 #
 #   tests/e2e/run-proof.sh --kernel debian-6.1 --topology root-bus|root-port-path|root-port-bridge|multi-rmrr
 #                          [--module FILE.ko] [--control] [--hold-during-disable] [--timeout SECONDS] [--keep DIR]

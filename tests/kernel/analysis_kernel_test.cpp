@@ -8,7 +8,7 @@
 //
 // Expected facts are derived from independent sources where one exists (the config's CONFIG_KERNEL_* for the
 // compression, the kbuild tree for the compiler, section sizes for the BTF entry sizes, Module.symvers for
-// exports); the rest are the facts design.md §2 records for this kernel.
+// exports); the rest are facts of this kernel, read from its image and BTF.
 #include "../unit/test_util.h"
 #include "analysis/kernel.h"
 #include "analysis/kernel_facts.h"

@@ -169,7 +169,7 @@ TEST_F(Debian61, OriginalAndPatchedCompileAndDifferWhereExpected) {
   // A function that has nothing to do with RMRRs is byte-identical (relocation targets are not in the bytes).
   ASSERT_TRUE(a.count(".text.intel_iommu_iova_to_phys"));
   EXPECT_EQ(a[".text.intel_iommu_iova_to_phys"], b[".text.intel_iommu_iova_to_phys"]);
-  // design.md §2: exactly the attach path (with its .cold part) and the reserved regions. __FILE__ is mapped
+  // Exactly the attach path (with its .cold part) and the reserved regions. __FILE__ is mapped
   // to the in-tree path, so WARN sites elsewhere differ at most in __bug_table line numbers, not in code.
   std::string names;
   for (const auto& [name, bytes] : a) {

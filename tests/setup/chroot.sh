@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A Debian chroot of another suite, for kernels built with that suite's compiler (design.md §3b): Debian 13's
+# A Debian chroot of another suite, for kernels built with that suite's compiler: Debian 13's
 # 6.12 wants gcc-14, which bookworm lacks. relax-rmrr is built and run inside it, as on a Debian 13 host.
 #
 #   tests/setup/chroot.sh SUITE [PACKAGE...]     create or update ${RELAX_RMRR_CACHE}/chroots/SUITE; print its path

@@ -7,7 +7,7 @@
 #   DEBIAN_7     Debian sid linux-source-7.x        (6.6+)
 # The Debian 6.1 tree comes from tests/setup/kernel.sh debian-6.1 (kernel.env).
 #
-# The machine's apt configuration is not touched: each archive gets a private one (design.md §3b) under
+# The machine's apt configuration is not touched: each archive gets a private one under
 # $CACHE_ROOT/apt/kernel-patch-sources*/. Ubuntu's archive key comes from Debian's ubuntu-keyring package,
 # unpacked there too. Only linux-source .debs are downloaded (about 120-165 MB each); nothing is installed.
 #

@@ -32,7 +32,7 @@ usage() {
 # Kernel profiles. A profile sets:
 #   P_META           apt meta package whose dependency names the ABI package (linux-image-<abi>-amd64)
 #   P_SOURCES        empty: the machine's own apt sources; else sources.list lines of a private apt
-#                    configuration (design.md §3b) kept under $CACHE_ROOT/apt/KERNEL/, the machine's
+#                    configuration kept under $CACHE_ROOT/apt/KERNEL/, the machine's
 #                    apt state untouched
 #   P_SOURCE_PKG     linux-source-X.Y package (same version as the image); empty: none (SOURCE_TARBALL empty)
 #   P_HEADERS        install: apt-get install linux-headers-<abi> (KBUILD for the livepatch build);
@@ -56,7 +56,7 @@ profile_debian_6_1() {
 }
 
 # Debian 13's 6.12 (trixie, gcc-14, CONFIG_X86_KERNEL_IBT=y, .ko.xz modules): image, source and a boot
-# dump only. Its headers want trixie's gcc-14: build the livepatch in a trixie chroot (design.md §3b).
+# dump only. Its headers want trixie's gcc-14: build the livepatch in a trixie chroot.
 # bookworm-backports' 6.12 has no linux-source of the same version, so trixie's image is the one used.
 profile_debian_6_12() {
   P_META=linux-image-amd64

@@ -1,5 +1,5 @@
 // Synthetic intel-iommu driver files for the option transform and `relax-rmrr patch` tests. Written
-// here from the shapes the real drivers have (design.md §1; the 5.4, 5.10, 6.1, 6.12 and 7.2 trees were read
+// here from the shapes the real drivers have (the 5.4, 5.10, 6.1, 6.12 and 7.2 trees were read
 // for facts), not copied. They are also complete C programs: compiled with the host gcc and run, they show
 // what the patched code does (main() parses argv[1] like the kernel's intel_iommu= and prints the verdict).
 #pragma once
