@@ -245,12 +245,11 @@ e2e_topology_dmar() {
 }
 
 # e2e_chroot_relax_rmrr CHROOT HOST_BINARY: print the path, inside CHROOT, of a relax-rmrr that runs there.
-# A chroot of the host's own Debian suite gets the host's binary (same libraries); any other suite gets this
-# source tree, as git tracks it, built inside it (incrementally), as on a host of that suite.
+# A chroot of the host's own Debian suite gets the host's binary (same libraries); any other suite gets the
+# relax-rmrr package of this tree built for that suite, as a host of that suite installs it.
 e2e_chroot_relax_rmrr() {
-  local root=$1 bin=$2 suite repo src=/src/relax-rmrr
+  local root=$1 bin=$2 suite
   suite=$(basename "$root")
-  repo=$(cd "$E2E_DIR/../.." && pwd)
   if [[ $(. /etc/os-release && echo "${VERSION_CODENAME:-}") == "$(. "$root/etc/os-release" && echo "${VERSION_CODENAME:-}")" ]]; then
     [[ -x $bin ]] || die "relax-rmrr binary not found: $bin"
     mkdir -p "$root/opt/relax-rmrr"
@@ -260,14 +259,17 @@ e2e_chroot_relax_rmrr() {
     echo /opt/relax-rmrr/relax-rmrr
     return
   fi
-  mkdir -p "$root$src"
-  (cd "$repo" && git ls-files -z --cached --others --exclude-standard | grep -zv '^build' | tar --null -T - -cf -) |
-    tar -xf - -C "$root$src"
-  log "building relax-rmrr inside the $suite chroot"
-  "$E2E_DIR/../setup/chroot.sh" --run "$suite" bash -c \
-    "cmake -S $src -B $src/build -G Ninja -DRELAX_RMRR_TESTS=OFF >/dev/null && ninja -C $src/build relax-rmrr >/dev/null" ||
-    die "building relax-rmrr inside the $suite chroot failed"
-  echo "$src/build/generator/relax-rmrr"
+  # The suite's own package, built once per tree content in that chroot (tests/packaging/build-packages.sh, the
+  # same build the update flow installs), unpacked to a private prefix: one compile of the tool per suite.
+  local debs
+  debs=$(mktemp -d)
+  "$E2E_DIR/../packaging/build-packages.sh" "$suite" "$debs" >&2 || { rm -rf "$debs"; die "building the $suite packages failed"; }
+  rm -rf "$root/opt/relax-rmrr-pkg"
+  dpkg-deb -x "$(ls "$debs"/relax-rmrr_*_amd64.deb)" "$root/opt/relax-rmrr-pkg"
+  rm -rf "$debs"
+  "$E2E_DIR/../setup/chroot.sh" --run "$suite" /opt/relax-rmrr-pkg/usr/bin/relax-rmrr --version > /dev/null ||
+    die "the $suite package's relax-rmrr does not run in the $suite chroot (libraries missing there?)"
+  echo /opt/relax-rmrr-pkg/usr/bin/relax-rmrr
 }
 
 # e2e_chroot_inputs CHROOT NAME FILE...: copy the FILEs into CHROOT/inputs/NAME (unchanged ones are not copied
