@@ -2,6 +2,7 @@
 #pragma once
 
 #include "lifecycle/lifecycle.h"
+#include "lifecycle/status.h"
 
 #include <CLI/CLI.hpp>
 

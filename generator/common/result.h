@@ -25,6 +25,7 @@ struct Error {
   std::string message;
   ExitCode code = ExitCode::bad_input;
   std::string hint;  // what the user can do about it, may be empty
+  int system_errno = 0;  // the errno of the system call that failed, when one did (callers explain EACCES, ENOENT...)
 
   Error with_context(std::string_view context) const {
     Error e = *this;
@@ -35,7 +36,7 @@ struct Error {
 
 template <typename... Args>
 Error make_error(ExitCode code, format_string<Args...> f, Args&&... args) {
-  return Error{fmt::format(f, std::forward<Args>(args)...), code, {}};
+  return Error{fmt::format(f, std::forward<Args>(args)...), code, {}, 0};
 }
 
 template <typename T>

@@ -18,8 +18,10 @@ Result<ElfHandle> ElfHandle::open(const std::filesystem::path& path, Mode mode) 
   h.fd_.reset(::open(path.c_str(), flags, 0644));
   if (!h.fd_) {
     int e = errno;
-    return make_error(e == ENOENT ? ExitCode::missing : ExitCode::failure, "cannot {} {}: {}", mode == Mode::create ? "create" : "open",
-                      path.string(), std::strerror(e));
+    Error err = make_error(e == ENOENT ? ExitCode::missing : ExitCode::failure, "cannot {} {}: {}",
+                           mode == Mode::create ? "create" : "open", path.string(), std::strerror(e));
+    err.system_errno = e;
+    return err;
   }
   Elf_Cmd cmd = mode == Mode::read ? ELF_C_READ : mode == Mode::read_write ? ELF_C_RDWR : ELF_C_WRITE;
   h.elf_ = elf_begin(h.fd_.get(), cmd, nullptr);

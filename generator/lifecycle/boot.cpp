@@ -1,6 +1,7 @@
 #include "lifecycle/boot.h"
 
 #include "common/file.h"
+#include "lifecycle/module_location.h"
 
 #include <algorithm>
 
@@ -61,7 +62,7 @@ Status withdraw_consent(const fs::path& root) {
 std::vector<fs::path> module_candidates(const fs::path& root, const std::string& release, const std::string& name) {
   std::vector<fs::path> out;
   if (!plain_release(release)) return out;
-  for (const char* sub : {"updates", "extra", "updates/dkms"})
+  for (const char* sub : kModuleSubdirs)
     for (const char* ext : {".ko", ".ko.xz", ".ko.zst", ".ko.gz"}) out.push_back(root / "lib/modules" / release / sub / (name + ext));
   return out;
 }

@@ -5,6 +5,7 @@
 #include "klp/templates.h"
 #include "lifecycle/lifecycle.h"
 #include "lifecycle/module_file.h"
+#include "lifecycle/module_location.h"
 
 #include <fmt/format.h>
 

@@ -1,13 +1,11 @@
 #include "verify/kernel_text.h"
 
-#include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <memory>
 
 namespace rr::verify {
 
@@ -28,29 +26,28 @@ Result<KernelText> KernelText::from_kcore(const std::filesystem::path& kcore, co
   };
   if (auto l = read_attribute(lockdown); l && l->find("[confidentiality]") != std::string::npos)
     return refuse("the kernel is locked down (lockdown=confidentiality forbids /proc/kcore)");
-  int fd = ::open(kcore.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int e = errno;
+  auto handle = elf::ElfHandle::open(kcore, elf::ElfHandle::Mode::read);
+  if (!handle) {
+    int e = handle.error().system_errno;
     if (e == EACCES || e == EPERM)
       return refuse(geteuid() == 0 ? "the kernel refused it to root (locked down, or an LSM forbids /proc/kcore)"
                                    : "permission denied (root is needed)");
     if (e == ENOENT) return refuse("this kernel has no /proc/kcore (CONFIG_PROC_KCORE is off, or /proc is not the host's)");
-    return refuse(std::strerror(e));
+    if (e != 0) return refuse(std::strerror(e));
+    return refuse(fmt::format("not an ELF core ({})", handle.error().message));
   }
   KernelText t;
-  t.fd_.reset(fd);
   t.origin_ = TextOrigin::kcore;
   t.describe_ = fmt::format("{} (the running kernel's code, after boot-time patching)", kcore.string());
-  elf_version(EV_CURRENT);
-  std::unique_ptr<Elf, int (*)(Elf*)> elf(elf_begin(fd, ELF_C_READ, nullptr), &elf_end);
-  if (!elf) return refuse(fmt::format("not an ELF core: {}", elf_errmsg(-1)));
+  Elf* elf = handle->get();
   size_t n = 0;
-  if (elf_getphdrnum(elf.get(), &n) != 0) return refuse(fmt::format("no program headers: {}", elf_errmsg(-1)));
+  if (elf_getphdrnum(elf, &n) != 0) return refuse(fmt::format("no program headers: {}", elf_errmsg(-1)));
   for (size_t i = 0; i < n; ++i) {
     GElf_Phdr ph;
-    if (!gelf_getphdr(elf.get(), static_cast<int>(i), &ph) || ph.p_type != PT_LOAD) continue;
+    if (!gelf_getphdr(elf, static_cast<int>(i), &ph) || ph.p_type != PT_LOAD) continue;
     t.segments_.push_back({ph.p_vaddr, ph.p_offset, ph.p_filesz});
   }
+  t.kcore_ = std::move(*handle);
   if (t.segments_.empty()) return refuse("it has no loadable segments");
   return t;
 }
@@ -68,7 +65,7 @@ std::optional<Bytes> KernelText::read(uint64_t runtime_address, size_t length) c
     off_t at = static_cast<off_t>(s.offset + (runtime_address - s.vaddr));
     size_t done = 0;
     while (done < length) {
-      ssize_t r = ::pread(fd_.get(), out.data() + done, length - done, at + static_cast<off_t>(done));
+      ssize_t r = ::pread(kcore_->fd(), out.data() + done, length - done, at + static_cast<off_t>(done));
       if (r <= 0) return std::nullopt;
       done += static_cast<size_t>(r);
     }

@@ -5,8 +5,8 @@
 
 #include "common/file.h"
 #include "common/result.h"
-#include "common/unique_fd.h"
 #include "elf/elf_file.h"
+#include "elf/handle.h"
 #include "verify/text_compare.h"
 
 #include <filesystem>
@@ -45,7 +45,7 @@ class KernelText {
     uint64_t vaddr, offset, size;
   };
   std::vector<Segment> segments_;
-  UniqueFd fd_;  // /proc/kcore, read with pread
+  std::optional<elf::ElfHandle> kcore_;  // /proc/kcore: program headers through libelf, bytes with pread
 };
 
 }  // namespace rr::verify

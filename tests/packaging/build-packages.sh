@@ -46,12 +46,12 @@ trap 'rm -rf "$work"' EXIT
 src=$work/relax-rmrr-$version
 mkdir -p "$src"
 printf '%s\n' "$files" | while IFS= read -r f; do [[ -e $f || -L $f ]] && printf '%s\n' "$f"; done | tar -C "$REPO" -cf - -T - | tar -C "$src" -xf -
-log "dpkg-buildpackage -b -us -uc for $SUITE (relax-rmrr $version)"
+log "dpkg-buildpackage -b -us -uc (on every core) for $SUITE (relax-rmrr $version)"
 t0=$SECONDS
 if [[ -z $root ]]; then
-  (cd "$src" && dpkg-buildpackage -b -us -uc) > "$work/build.log" 2>&1 || { tail -n 40 "$work/build.log" >&2; die "dpkg-buildpackage failed (log above)"; }
+  (cd "$src" && dpkg-buildpackage -b -us -uc -j"$(nproc)") > "$work/build.log" 2>&1 || { tail -n 40 "$work/build.log" >&2; die "dpkg-buildpackage failed (log above)"; }
 else
-  "$REPO/tests/setup/chroot.sh" --run "$SUITE" sh -c "cd '${src#"$root"}' && dpkg-buildpackage -b -us -uc" > "$work/build.log" 2>&1 ||
+  "$REPO/tests/setup/chroot.sh" --run "$SUITE" sh -c "cd '${src#"$root"}' && dpkg-buildpackage -b -us -uc -j$(nproc)" > "$work/build.log" 2>&1 ||
     { tail -n 40 "$work/build.log" >&2; die "dpkg-buildpackage in the $SUITE chroot failed (log above)"; }
 fi
 log "built in $((SECONDS - t0)) s"

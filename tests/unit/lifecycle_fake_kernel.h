@@ -4,6 +4,7 @@
 #pragma once
 
 #include "lifecycle/lifecycle.h"
+#include "lifecycle/status.h"
 #include "test_util.h"
 
 #include <fmt/format.h>
