@@ -161,6 +161,7 @@ Status BuildJob::finish_module() {
   }
   out_.klp = std::move(**klp_object_);
   out_.module = std::move(**module_);
+  progress_.end();
   // The module's own time: the link that ran alongside verify, plus what came after verify (signing, copying).
   out_.timings.set("module", link_seconds_ + seconds_since(started));
   return ok_status();
@@ -171,7 +172,6 @@ Status BuildJob::write_output() {
   std::error_code ec;
   fs::copy_file(out_.module->ko, out_.output, fs::copy_options::overwrite_existing, ec);
   if (ec) return make_error(ExitCode::environment, "cannot write {}: {}", out_.output.string(), ec.message());
-  progress_.end();
   out_.early_link = early_link_ && !early_link_->fell_back();
   if (early_link_ && early_link_->fell_back()) out_.link_fallback = early_link_->fallback_reason();
   // prepare()'s timings first, then the steps after it.
