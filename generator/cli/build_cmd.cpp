@@ -2,6 +2,7 @@
 #include "cli/commands.h"
 #include "cli/kernel_options.h"
 #include "cli/output.h"
+#include "cli/validators.h"
 #include "pipeline/build.h"
 
 #include <fmt/core.h>
@@ -65,7 +66,9 @@ Command add_build_command(CLI::App& root) {
   add_kernel_options(app, o->kernel);
   add_source_option(app, o->request.source);
   app->add_option("--output,-o", o->request.output, "Where to write the module (default: NAME.ko here)");
-  app->add_option("--name", o->request.module_name, "Module and livepatch name: /sys/kernel/livepatch/NAME")->capture_default_str();
+  app->add_option("--name", o->request.module_name, "Module and livepatch name: /sys/kernel/livepatch/NAME")
+      ->capture_default_str()
+      ->check(module_name_check());
   auto* key = app->add_option("--sign-key", o->request.sign_key, "Private key for scripts/sign-file (Secure Boot, enforced signatures)");
   auto* cert = app->add_option("--sign-cert", o->request.sign_cert, "Certificate matching --sign-key");
   key->needs(cert);

@@ -70,7 +70,7 @@ Command add_dmar_command(CLI::App& root) {
               else if (e.code == ExitCode::environment) e.hint = "the firmware tables are readable by root only: run with sudo";
               else if (!opts->ignore_checksum && e.message.find("checksum") != std::string::npos)
                 e.hint = "--ignore-checksum decodes it anyway";
-              else if (e.code == ExitCode::bad_input)
+              else if (e.code == ExitCode::bad_input && e.hint.empty())
                 e.hint =
                     "not a complete DMAR table: copy it again, as root, from /sys/firmware/acpi/tables/DMAR "
                     "(sudo cp); if the firmware's own table is malformed, report it to the vendor";

@@ -1,6 +1,7 @@
 // relax-rmrr doctor: can this device go to a VM, and if not, why and what next.
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "cli/validators.h"
 #include "host/dmar.h"
 #include "host/host.h"
 #include "host/pci.h"
@@ -209,7 +210,8 @@ int run_doctor(const DoctorOptions& o) {
   if (decoded) {
     table = std::move(*decoded);
     if (!table->checksum_ok) dmar_note = "checksum is wrong (the kernel uses the table anyway)";
-  } else if (decoded.error().code != ExitCode::missing) {
+  } else if (!o.dmar_file.empty() || decoded.error().code != ExitCode::missing) {
+    // Only the firmware's own table may be absent (no VT-d); a table the user named must be read.
     Error e = decoded.error();
     if (e.code == ExitCode::environment) e.hint = "the firmware tables are readable by root only: run sudo relax-rmrr doctor";
     return report_error(e);
@@ -265,7 +267,9 @@ Command add_doctor_command(CLI::App& root) {
   app->add_option("--root", opts->root, "Read the host below DIR (DIR/sys, DIR/proc, DIR/dev/kmsg); for tests and rescue shells")
       ->check(CLI::ExistingDirectory);
   app->add_option("--dmar", opts->dmar_file, "Use this raw DMAR table instead of the firmware's");
-  app->add_option("--name", opts->patch_name, "Name of the relax-rmrr livepatch to look for")->capture_default_str();
+  app->add_option("--name", opts->patch_name, "Name of the relax-rmrr livepatch to look for")
+      ->capture_default_str()
+      ->check(module_name_check());
   app->footer(
       "Exit codes: 0 nothing RMRR-locked stands in the way, 1 locked devices or IOMMU off, 2 malformed DMAR table,\n"
       "5 not readable (run as root).");

@@ -1,6 +1,7 @@
 // relax-rmrr install: make the livepatch load at every boot of the kernel it was built for.
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "cli/validators.h"
 #include "lifecycle/boot.h"
 #include "lifecycle/install.h"
 
@@ -46,7 +47,8 @@ Command add_install_command(CLI::App& root) {
   app->add_option("file", *module, "The .ko from `relax-rmrr build` (none: only record the agreement)");
   app->add_option("--root", *root_dir, "Install below DIR instead of / (tests, images)")->capture_default_str();
   app->add_option("--dir", o->subdir, "updates (default: wins over the distribution's modules) or extra")->capture_default_str();
-  app->add_option("--kernel-release", o->release, "Kernel release (default: the module's vermagic; must agree with it)");
+  app->add_option("--kernel-release", o->release,
+                  "Kernel release (default: the module's vermagic->check(kernel_release_check()); must agree with it)");
   app->add_flag("--no-depmod", *no_depmod, "Do not run depmod");
   app->add_flag("--no-enable", *no_enable, "Write the unit but do not enable it");
   app->footer(

@@ -1,9 +1,11 @@
 #include "cli/kernel_options.h"
+#include "cli/validators.h"
 
 namespace rr::cli {
 
 void add_kernel_options(CLI::App* app, KernelOptions& o) {
-  app->add_option("--kernel-release", o.release, "Target release (default: the running kernel, or the image's)");
+  app->add_option("--kernel-release", o.release, "Target release (default: the running kernel, or the image's)")
+      ->check(kernel_release_check());
   auto* ks = app->add_option("--kallsyms", o.kallsyms, "A /proc/kallsyms dump of the target (read as root)");
   auto* sm = app->add_option("--system-map", o.system_map, "The target's System.map");
   auto* vm = app->add_option("--vmlinux", o.vmlinux, "An unstripped vmlinux ELF (symbols, BTF, banner)");

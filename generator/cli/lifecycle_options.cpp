@@ -1,4 +1,5 @@
 #include "cli/lifecycle_options.h"
+#include "cli/validators.h"
 
 #include "cli/output.h"
 #include "lifecycle/assigned.h"
@@ -19,7 +20,9 @@ void add_root_option(CLI::App* app, LifecycleOptions& o) {
 }
 
 void add_name_option(CLI::App* app, LifecycleOptions& o) {
-  app->add_option("--name", o.name, "Livepatch (module) name: /sys/kernel/livepatch/NAME")->capture_default_str();
+  app->add_option("--name", o.name, "Livepatch (module) name: /sys/kernel/livepatch/NAME")
+      ->capture_default_str()
+      ->check(module_name_check());
 }
 
 void add_timeout_option(CLI::App* app, LifecycleOptions& o) {

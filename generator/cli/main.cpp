@@ -3,10 +3,15 @@
 
 #include <fmt/core.h>
 
+#include <cstdio>
+#include <exception>
+
 #include <string_view>
 #include <vector>
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{
       "relax-rmrr: pass RMRR-locked PCI devices through to VMs without rebuilding the kernel.\n"
       "Diagnose with `doctor`, build a livepatch for the running kernel with `build`, load it with `load`.",
@@ -43,4 +48,19 @@ int main(int argc, char** argv) {
       return c.run();
     }
   return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int code;
+  try {
+    code = run(argc, argv);
+  } catch (const std::exception& e) {
+    // What escapes a command is a failed write (fmt throws when stdout cannot take the text) or a bug: either way
+    // a message and a non-zero exit, never an abort.
+    std::fprintf(stderr, "relax-rmrr: error: %s\n", e.what());
+    code = static_cast<int>(rr::ExitCode::failure);
+  }
+  return rr::cli::finish_output(code);
 }

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <iostream>
 
 namespace rr::cli {
 
@@ -39,6 +40,19 @@ void warn(std::string_view message) { fmt::print(stderr, "relax-rmrr: warning: {
 void print_json(const Json& json) {
   fmt::print("{}\n", json.dump(2));
   json_doc_printed = true;
+}
+
+int finish_output(int exit_code) {
+  std::cout.flush();
+  bool failed = !std::cout.good();
+  int err = 0;
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    failed = true;
+    err = errno;
+  }
+  if (!failed) return exit_code;
+  std::fprintf(stderr, "relax-rmrr: error: cannot write the output: %s\n", err ? std::strerror(err) : "write error");
+  return exit_code == 0 ? static_cast<int>(ExitCode::failure) : exit_code;
 }
 
 Status write_stdout(std::string_view text) {

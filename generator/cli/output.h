@@ -18,6 +18,11 @@ void set_json_output(bool on);
 Json error_json(const Error& error);  // {"code": 4, "message": ..., "hint": ...}
 void warn(std::string_view message);
 void print_json(const Json& json);
+// The end of every run: stdout (stdio and iostreams) flushed and checked, like coreutils' close_stdout. Output
+// that did not reach its destination (a full disk, a closed pipe) is a failure: a message on stderr and exit 1
+// (or the run's own non-zero code), never 0.
+int finish_output(int exit_code);
+
 // Writes `text` to stdout and flushes it; an Error (failure) when the write fails (a closed pipe, a full disk).
 Status write_stdout(std::string_view text);
 

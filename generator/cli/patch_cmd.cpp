@@ -5,6 +5,7 @@
 // written; on any error nothing is written.
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "common/atomic_file.h"
 #include "common/file.h"
 #include "source/kernel_patch.h"
 #include "source/source.h"
@@ -27,24 +28,6 @@ struct PatchOptions {
   bool json = false;
   bool no_check = false;
 };
-
-// Writes next to the target and renames, so a failed write leaves no partial file.
-Status write_atomically(const fs::path& target, std::string_view text) {
-  fs::path tmp = target;
-  tmp += fmt::format(".tmp.{}", ::getpid());
-  if (auto s = write_file_text(tmp, text); !s) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    return Error{fmt::format("cannot write {}: {}", target.string(), s.error().message), ExitCode::environment, {}};
-  }
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    return make_error(ExitCode::environment, "cannot write {}: {}", target.string(), ec.message());
-  }
-  return ok_status();
-}
 
 int run_patch(const PatchOptions& o) {
   auto format = source::parse_format(o.format);
@@ -73,7 +56,7 @@ int run_patch(const PatchOptions& o) {
   if (to_stdout) {
     std::fwrite(patch->text.data(), 1, patch->text.size(), stdout);
     std::fflush(stdout);
-  } else if (auto s = write_atomically(o.output, patch->text); !s) {
+  } else if (auto s = write_file_atomically(o.output, patch->text); !s) {
     return report_error(s.error());
   }
   for (const auto& n : patch->notes) warn(n);

@@ -1,6 +1,7 @@
 // relax-rmrr uninstall: remove what install wrote; the running kernel keeps a loaded patch until `unload`.
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "cli/validators.h"
 #include "lifecycle/boot.h"
 #include "lifecycle/install.h"
 
@@ -14,8 +15,9 @@ Command add_uninstall_command(CLI::App& root) {
   auto no_depmod = std::make_shared<bool>(false);
   CLI::App* app = root.add_subcommand("uninstall", "Remove the installed module(s), the boot unit and the agreement to load at boot");
   app->add_option("--root", *root_dir, "Below DIR instead of /")->capture_default_str();
-  app->add_option("--name", o->module_name, "Module name")->capture_default_str();
-  app->add_option("--kernel-release", o->release, "Only this kernel release (default: every release that has the module)");
+  app->add_option("--name", o->module_name, "Module name")->capture_default_str()->check(module_name_check());
+  app->add_option("--kernel-release", o->release, "Only this kernel release (default: every release that has the module)")
+      ->check(kernel_release_check());
   app->add_flag("--no-depmod", *no_depmod, "Do not run depmod");
   app->footer("Exit codes: 0 removed (or nothing to remove), 5 not permitted. A loaded livepatch stays: relax-rmrr unload.");
   return {app, [o, root_dir, no_depmod] {

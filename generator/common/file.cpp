@@ -1,5 +1,6 @@
 #include "common/file.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cerrno>
@@ -19,33 +20,60 @@ using FilePtr = std::unique_ptr<FILE, FileCloser>;
 
 Error io_error(const std::filesystem::path& path, std::string_view what, int err) {
   ExitCode code = (err == ENOENT) ? ExitCode::missing : (err == EACCES || err == EPERM) ? ExitCode::environment : ExitCode::bad_input;
-  return Error{fmt::format("cannot {} {}: {}", what, path.string(), std::strerror(err)), code, {}};
+  Error e{fmt::format("cannot {} {}: {}", what, path.string(), std::strerror(err)), code, {}, err};
+  return e;
+}
+
+std::string_view file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
 }
 
 template <typename Out>
 Result<Out> read_whole(const std::filesystem::path& path, size_t max_size) {
-  FilePtr f(std::fopen(path.c_str(), "rb"));
-  if (!f) return io_error(path, "open", errno);
+  RR_ASSIGN(UniqueFd fd, open_regular_file(path));
   Out out;
-  // sysfs and procfs files report size 0: read in chunks rather than trusting stat.
+  // sysfs and procfs files report size 0: read to the end rather than trusting stat, but never past the cap.
   char buf[1 << 16];
   for (;;) {
-    size_t n = std::fread(buf, 1, sizeof buf, f.get());
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return io_error(path, "read", errno);
     if (n == 0) break;
-    if (out.size() + n > max_size) return make_error(ExitCode::bad_input, "{} is larger than {} bytes", path.string(), max_size);
+    if (out.size() + static_cast<size_t>(n) > max_size)
+      return make_error(ExitCode::bad_input, "{} is larger than {} bytes: not the kind of file expected here", path.string(), max_size);
     out.insert(out.end(), buf, buf + n);
   }
-  if (std::ferror(f.get())) return io_error(path, "read", errno ? errno : EIO);
   return out;
 }
 }  // namespace
+
+Result<UniqueFd> open_regular_file(const std::filesystem::path& path) {
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  if (!fd) return io_error(path, "open", errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return io_error(path, "stat", errno);
+  if (!S_ISREG(st.st_mode)) {
+    Error e = make_error(ExitCode::bad_input, "{} is {}: only a regular file is read here", path.string(), file_kind(st.st_mode));
+    e.hint = "give the file itself (copy a table or dump to a file first)";
+    return e;
+  }
+  int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags >= 0) ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+  return fd;
+}
 
 Result<Bytes> read_file_bytes(const std::filesystem::path& path, size_t max_size) { return read_whole<Bytes>(path, max_size); }
 
 Result<std::string> read_file_text(const std::filesystem::path& path, size_t max_size) { return read_whole<std::string>(path, max_size); }
 
 std::optional<std::string> read_attribute(const std::filesystem::path& path) {
-  auto r = read_file_text(path, 1 << 20);
+  auto r = read_file_text(path, read_cap::attribute);
   if (!r) return std::nullopt;
   return trim(*r);
 }

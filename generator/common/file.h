@@ -2,6 +2,7 @@
 #pragma once
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 
 #include <cstdint>
 #include <cstring>
@@ -15,9 +16,22 @@ namespace rr {
 
 using Bytes = std::vector<uint8_t>;
 
-// Whole file; an error names the path and errno text. max_size guards against reading /dev/zero-like files.
-Result<Bytes> read_file_bytes(const std::filesystem::path& path, size_t max_size = size_t{4} << 30);
-Result<std::string> read_file_text(const std::filesystem::path& path, size_t max_size = size_t{1} << 30);
+// What one read may take, by kind of file: every read of the tree has a cap that fits what it reads.
+namespace read_cap {
+inline constexpr size_t attribute = size_t{1} << 20;  // a sysfs or procfs attribute, a small state file
+inline constexpr size_t table = size_t{1} << 20;  // a firmware table (DMAR: a few KiB on the largest servers)
+inline constexpr size_t text = size_t{256} << 20;  // a symbol dump, System.map, a config, one source file
+inline constexpr size_t binary = size_t{2} << 30;  // an object, a module, a kernel image, vmlinux with debug info
+}  // namespace read_cap
+
+// Opens a file to read only when it is a regular file (sysfs and procfs attributes are): a FIFO, a device, a
+// socket or a directory is refused (bad input, 2) without blocking, as the open never waits for a writer.
+// Errors: missing (3) when it does not exist, environment (5) when permission is denied, else bad input (2).
+Result<UniqueFd> open_regular_file(const std::filesystem::path& path);
+
+// Whole file, at most max_size bytes (more is an error, not a truncation); an error names the path and says why.
+Result<Bytes> read_file_bytes(const std::filesystem::path& path, size_t max_size = read_cap::binary);
+Result<std::string> read_file_text(const std::filesystem::path& path, size_t max_size = read_cap::text);
 // sysfs/procfs attribute: trimmed text, or nullopt if it cannot be read.
 std::optional<std::string> read_attribute(const std::filesystem::path& path);
 Status write_file_text(const std::filesystem::path& path, std::string_view text);

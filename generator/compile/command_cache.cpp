@@ -1,5 +1,6 @@
 #include "compile/command_cache.h"
 
+#include "common/atomic_file.h"
 #include "common/file.h"
 #include "common/sha256.h"
 #include "common/subprocess.h"
@@ -181,15 +182,8 @@ Status remember_command(const fs::path& dir, const std::string& key, const Recor
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return make_error(ExitCode::environment, "cannot create {}: {}", dir.string(), ec.message());
-  fs::path tmp = dir / fmt::format(".{}.{}", key, ::getpid());
   std::string text = fmt::format("{}cwd {}\n{}\n", kEntryHeader, kDirNames[static_cast<size_t>(command.dir)], command.templ);
-  RR_CHECK(write_file_text(tmp, text));
-  fs::rename(tmp, dir / key, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    return make_error(ExitCode::environment, "cannot write {}: {}", (dir / key).string(), ec.message());
-  }
-  return ok_status();
+  return write_file_atomically(dir / key, text);
 }
 
 void forget_command(const fs::path& dir, const std::string& key) {

@@ -1,6 +1,8 @@
 #include "lifecycle/boot.h"
 
+#include "common/atomic_file.h"
 #include "common/file.h"
+#include "common/names.h"
 #include "lifecycle/module_location.h"
 
 #include <algorithm>
@@ -18,14 +20,7 @@ bool regular_file(const fs::path& p) {
   return fs::is_regular_file(p, ec);
 }
 
-// A kernel release as a file name: what `uname -r` can print, nothing that leaves the directory.
-bool plain_release(std::string_view r) {
-  if (r.empty() || r.size() > 128 || r == "." || r == "..") return false;
-  return std::all_of(r.begin(), r.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_' || c == '+' ||
-           c == '~';
-  });
-}
+bool plain_release(std::string_view r) { return check_kernel_release("release", r).ok(); }
 
 }  // namespace
 
@@ -45,11 +40,11 @@ Status write_consent(const fs::path& root) {
   std::error_code ec;
   fs::create_directories(consent_file(root).parent_path(), ec);
   if (ec) return make_error(ExitCode::environment, "cannot create {}: {}", consent_file(root).parent_path().string(), ec.message());
-  return write_file_text(consent_file(root),
-                         "# relax-rmrr: the administrator agreed that the relax-rmrr livepatch may load at boot\n"
-                         "# (it makes every RMRR of the devices it covers relaxable). Remove this file, answer no in\n"
-                         "# `dpkg-reconfigure relax-rmrr`, or run `relax-rmrr uninstall` to withdraw.\n"
-                         "yes\n");
+  return write_file_atomically(consent_file(root),
+                               "# relax-rmrr: the administrator agreed that the relax-rmrr livepatch may load at boot\n"
+                               "# (it makes every RMRR of the devices it covers relaxable). Remove this file, answer no in\n"
+                               "# `dpkg-reconfigure relax-rmrr`, or run `relax-rmrr uninstall` to withdraw.\n"
+                               "yes\n");
 }
 
 Status withdraw_consent(const fs::path& root) {

@@ -1,6 +1,8 @@
 #include "lifecycle/install.h"
 
+#include "common/atomic_file.h"
 #include "common/file.h"
+#include "common/names.h"
 #include "common/subprocess.h"
 #include "klp/templates.h"
 #include "lifecycle/lifecycle.h"
@@ -11,7 +13,9 @@
 
 #include <unistd.h>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 namespace fs = std::filesystem;
 
@@ -19,21 +23,8 @@ namespace rr::lifecycle {
 
 namespace {
 
-Status write_mode(const fs::path& path, std::string_view text, fs::perms mode) {
-  std::error_code ec;
-  fs::create_directories(path.parent_path(), ec);
-  if (ec) return make_error(ExitCode::environment, "cannot create {}: {}", path.parent_path().string(), ec.message());
-  fs::path tmp = path;
-  tmp += ".relax-rmrr-tmp";
-  RR_CHECK(write_file_text(tmp, text));
-  fs::permissions(tmp, mode, ec);
-  fs::rename(tmp, path, ec);  // atomic: a reader sees the old file or the new one
-  if (ec) {
-    fs::remove(tmp, ec);
-    return make_error(ExitCode::environment, "cannot write {}: {}", path.string(), ec.message());
-  }
-  return ok_status();
-}
+constexpr mode_t kFileMode = 0644;
+constexpr mode_t kScriptMode = 0755;
 
 Result<ModuleFile> livepatch_file(const fs::path& file) {
   RR_ASSIGN(ModuleFile m, read_module_file(file));
@@ -126,12 +117,12 @@ Result<InstallReport> install(const InstallRequest& req) {
   if (!fs::is_directory(req.root / "lib/modules" / rep.release, ec))
     rep.notes.push_back(fmt::format("kernel {} is not installed here (no /lib/modules/{}); installing anyway", rep.release, rep.release));
 
-  fs::path dest = installed_module_path(req.root, rep.release, m.name, req.subdir);
-  dest += ko_suffix(req.module);
+  RR_CHECK(check_kernel_release("--kernel-release", rep.release));
+  fs::path modules = req.root / "lib/modules";
+  fs::path dest = fs::path(rep.release) / req.subdir / (m.name + ".ko" + ko_suffix(req.module));
   RR_ASSIGN(Bytes bytes, read_file_bytes(req.module));
-  RR_CHECK(write_mode(dest, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
-                      fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read));
-  rep.written.push_back(dest);
+  RR_CHECK(write_file_beneath(modules, dest, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), kFileMode));
+  rep.written.push_back(modules / dest);
 
   std::string unit = unit_name(m.name);
   RR_ASSIGN(std::string unit_text,
@@ -139,16 +130,15 @@ Result<InstallReport> install(const InstallRequest& req) {
                          .module_path = fmt::format("/lib/modules/%v/{}/{}.ko{}", req.subdir, m.name, ko_suffix(req.module)),
                          .only_release = "",
                          .tool_version = req.tool_version}));
-  fs::path unit_path = req.root / "etc/systemd/system" / unit;
-  RR_CHECK(
-      write_mode(unit_path, unit_text, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read));
-  rep.written.push_back(unit_path);
+  fs::path units = req.root / "etc/systemd/system";
+  RR_CHECK(write_file_beneath(units, unit, unit_text, kFileMode));
+  rep.written.push_back(units / unit);
   if (req.enable) {
-    fs::path link = req.root / "etc/systemd/system/sysinit.target.wants" / unit;
-    fs::create_directories(link.parent_path(), ec);
-    fs::remove(link, ec);
-    fs::create_symlink(fs::path("/etc/systemd/system") / unit, link, ec);
-    if (ec) return make_error(ExitCode::environment, "cannot enable {}: {}: {}", unit, link.string(), ec.message());
+    RR_ASSIGN(UniqueFd wants, open_directory_beneath(units, "sysinit.target.wants", true));
+    fs::path link = units / "sysinit.target.wants" / unit;
+    ::unlinkat(wants.get(), unit.c_str(), 0);
+    if (::symlinkat((fs::path("/etc/systemd/system") / unit).c_str(), wants.get(), unit.c_str()) != 0)
+      return make_error(ExitCode::environment, "cannot enable {}: {}: {}", unit, link.string(), std::strerror(errno));
     rep.written.push_back(link);
   }
   if (req.depmod) RR_CHECK(run_depmod(req.root, rep.release, rep.notes));
@@ -157,29 +147,36 @@ Result<InstallReport> install(const InstallRequest& req) {
 }
 
 Result<InstallReport> uninstall(const UninstallRequest& req) {
+  RR_CHECK(check_module_name("--name", req.module_name));
+  if (!req.release.empty()) RR_CHECK(check_kernel_release("--kernel-release", req.release));
   InstallReport rep;
   rep.module_name = req.module_name;
+  fs::path modules = req.root / "lib/modules";
   std::vector<std::string> releases;
   std::error_code ec;
   if (!req.release.empty()) releases.push_back(req.release);
   else
-    for (const auto& e : fs::directory_iterator(req.root / "lib/modules", ec)) releases.push_back(e.path().filename().string());
+    for (const auto& e : fs::directory_iterator(modules, ec)) releases.push_back(e.path().filename().string());
   for (const auto& rel : releases) {
+    if (!check_kernel_release("release", rel)) continue;  // not a directory install could have written
     bool touched = false;
     for (const char* sub : {"updates", "extra"})
       for (const char* suffix : {"", ".xz", ".zst", ".gz"}) {
-        fs::path p = installed_module_path(req.root, rel, req.module_name, sub);
-        p += suffix;
-        if (fs::remove(p, ec)) {
-          rep.written.push_back(p);
+        fs::path p = fs::path(rel) / sub / (req.module_name + ".ko" + suffix);
+        RR_ASSIGN(bool removed, remove_beneath(modules, p));
+        if (removed) {
+          rep.written.push_back(modules / p);
           touched = true;
         }
       }
     if (touched && req.depmod) RR_CHECK(run_depmod(req.root, rel, rep.notes));
   }
   std::string unit = unit_name(req.module_name);
-  for (const fs::path& p : {req.root / "etc/systemd/system/sysinit.target.wants" / unit, req.root / "etc/systemd/system" / unit})
-    if (fs::remove(p, ec)) rep.written.push_back(p);
+  fs::path units = req.root / "etc/systemd/system";
+  for (const fs::path& p : {fs::path("sysinit.target.wants") / unit, fs::path(unit)}) {
+    RR_ASSIGN(bool removed, remove_beneath(units, p));
+    if (removed) rep.written.push_back(units / p);
+  }
   daemon_reload(req.root, rep.notes);
   return rep;
 }
@@ -251,18 +248,28 @@ Result<fs::path> build_deb(const DebRequest& req) {
   auto rwx = rw | fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec;
   std::error_code ec;
   fs::permissions(stage, rwx, ec);
-  RR_CHECK(write_mode(stage / "DEBIAN/control", d.files["control"], rw));
-  for (const char* s : {"preinst", "postinst", "prerm", "postrm"}) RR_CHECK(write_mode(stage / "DEBIAN" / s, d.files[s], rwx));
+  RR_CHECK(write_file_beneath(stage, "DEBIAN/control", d.files["control"], kFileMode));
+  for (const char* s : {"preinst", "postinst", "prerm", "postrm"})
+    RR_CHECK(write_file_beneath(stage, fs::path("DEBIAN") / s, d.files[s], kScriptMode));
   RR_ASSIGN(Bytes bytes, read_file_bytes(req.module));
-  fs::path ko = stage / "lib/modules" / d.release / "updates" / (d.module_name + ".ko" + ko_suffix(req.module));
-  RR_CHECK(write_mode(ko, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), rw));
-  RR_CHECK(write_mode(stage / "lib/systemd/system" / d.unit, d.files[d.unit], rw));
+  fs::path ko = fs::path("lib/modules") / d.release / "updates" / (d.module_name + ".ko" + ko_suffix(req.module));
+  RR_CHECK(write_file_beneath(stage, ko, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), kFileMode));
+  RR_CHECK(write_file_beneath(stage, fs::path("lib/systemd/system") / d.unit, d.files[d.unit], kFileMode));
   for (auto it = fs::recursive_directory_iterator(stage, ec); it != fs::recursive_directory_iterator(); it.increment(ec))
     if (it->is_directory(ec)) fs::permissions(it->path(), rwx, ec);
 
   fs::create_directories(req.output_dir, ec);
   fs::path out = fs::absolute(req.output_dir) / fmt::format("{}_{}_amd64.deb", d.package, d.version);
-  std::vector<std::string> argv{"dpkg-deb", "--root-owner-group", "-Zxz", "--build", stage.string(), out.string()};
+  // dpkg-deb writes into the work directory; the .deb reaches its place atomically, like every output.
+  fs::path built = stage.string() + ".deb";
+  struct RemoveBuilt {
+    fs::path p;
+    ~RemoveBuilt() {
+      std::error_code ec;
+      fs::remove(p, ec);
+    }
+  } remove_built{built};
+  std::vector<std::string> argv{"dpkg-deb", "--root-owner-group", "-Zxz", "--build", stage.string(), built.string()};
   proc::Command cmd;
   cmd.argv = argv;
   auto r = proc::run(cmd);
@@ -272,6 +279,8 @@ Result<fs::path> build_deb(const DebRequest& req) {
     return e;
   }
   if (!r->ok()) return make_error(ExitCode::failure, "{} failed: {}", proc::quote_argv(argv), r->describe_end());
+  RR_ASSIGN(Bytes deb, read_file_bytes(built));
+  RR_CHECK(write_file_atomically(out, std::string_view(reinterpret_cast<const char*>(deb.data()), deb.size()), kFileMode));
   return out;
 }
 
@@ -287,9 +296,8 @@ Result<fs::path> write_dkms_tree(const DkmsRequest& req) {
   RR_ASSIGN(std::string script,
             klp::render("relax-rmrr-dkms-build.in",
                         {{"TOOL_VERSION", req.tool_version}, {"PACKAGE_VERSION", version}, {"MODULE_NAME", req.module_name}}));
-  auto rw = fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read;
-  RR_CHECK(write_mode(dir / "dkms.conf", conf, rw));
-  RR_CHECK(write_mode(dir / "relax-rmrr-dkms-build", script, rw | fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec));
+  RR_CHECK(write_file_beneath(dir, "dkms.conf", conf, kFileMode));
+  RR_CHECK(write_file_beneath(dir, "relax-rmrr-dkms-build", script, kScriptMode));
   return dir;
 }
 

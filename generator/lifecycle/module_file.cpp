@@ -1,6 +1,7 @@
 #include "lifecycle/module_file.h"
 
 #include "analysis/bzimage.h"
+#include "common/names.h"
 #include "elf/elf_file.h"
 
 #include <elf.h>
@@ -45,6 +46,11 @@ Result<ModuleFile> parse_module_image(Bytes image, const fs::path& origin) {
       if (c == '-') c = '_';
     m.name = stem;
   }
+  // Both become path components (/lib/modules/<release>/updates/<name>.ko, /run/relax-rmrr/<name>.path).
+  if (auto st = check_module_name(fmt::format("{}: the module's name", origin.string()), m.name); !st) return st.error();
+  if (!m.vermagic_release.empty())
+    if (auto st = check_kernel_release(fmt::format("{}: the release in its vermagic", origin.string()), m.vermagic_release); !st)
+      return st.error();
   if (auto notes = elf->section_data(".note.gnu.build-id")) m.build_id = elf::build_id_from_notes(*notes);
   m.image = std::move(image);
   return m;
@@ -57,7 +63,7 @@ Result<ModuleFile> read_module_file(const fs::path& file) {
     e.hint = "build one with `relax-rmrr build -o FILE.ko`, or give the path of the .ko";
     return e;
   }
-  RR_ASSIGN(Bytes bytes, read_file_bytes(file, size_t{256} << 20));
+  RR_ASSIGN(Bytes bytes, read_file_bytes(file, read_cap::binary));
   bool compressed = false;
   if (auto c = analysis::detect_compression(ByteView(bytes.data(), bytes.size())); c && *c != analysis::Compression::none) {
     auto plain = analysis::decompress(ByteView(bytes.data(), bytes.size()), *c);

@@ -1,5 +1,8 @@
 #include "pipeline/build.h"
 
+#include "common/atomic_file.h"
+#include "common/file.h"
+
 #include "compile/compile.h"
 
 #include <chrono>
@@ -169,9 +172,8 @@ Status BuildJob::finish_module() {
 
 Status BuildJob::write_output() {
   out_.output = req_.output.empty() ? fs::path(req_.module_name + ".ko") : req_.output;
-  std::error_code ec;
-  fs::copy_file(out_.module->ko, out_.output, fs::copy_options::overwrite_existing, ec);
-  if (ec) return make_error(ExitCode::environment, "cannot write {}: {}", out_.output.string(), ec.message());
+  RR_ASSIGN(Bytes ko, read_file_bytes(out_.module->ko));
+  RR_CHECK(write_file_atomically(out_.output, std::string_view(reinterpret_cast<const char*>(ko.data()), ko.size())));
   out_.early_link = early_link_ && !early_link_->fell_back();
   if (early_link_ && early_link_->fell_back()) out_.link_fallback = early_link_->fallback_reason();
   // prepare()'s timings first, then the steps after it.

@@ -1,5 +1,6 @@
 #include "source/source.h"
 
+#include "common/atomic_file.h"
 #include "common/file.h"
 #include "common/json.h"
 #include "common/sha256.h"
@@ -48,11 +49,10 @@ std::optional<std::pair<Layout, fs::path>> driver_in_iommu_dir(const fs::path& i
 
 Result<Compression> sniff(const fs::path& file) {
   // Read only the first 512 bytes: the tar header or a compressor's magic number.
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(file.c_str(), "rb"), &std::fclose);
-  if (!f)
-    return Error{fmt::format("cannot open {}: {}", file.string(), std::strerror(errno)),
-                 errno == ENOENT ? ExitCode::missing : ExitCode::bad_input,
-                 {}};
+  RR_ASSIGN(UniqueFd fd, open_regular_file(file));
+  std::unique_ptr<FILE, int (*)(FILE*)> f(::fdopen(fd.get(), "rb"), &std::fclose);
+  if (!f) return make_error(ExitCode::environment, "cannot read {}: {}", file.string(), std::strerror(errno));
+  fd.release();  // the FILE owns it now
   unsigned char b[512] = {};
   size_t n = std::fread(b, 1, sizeof b, f.get());
   auto magic = [&](std::initializer_list<unsigned char> m) { return n >= m.size() && std::equal(m.begin(), m.end(), b); };
@@ -195,11 +195,10 @@ Result<SourceTree> open_directory(const fs::path& dir_in) {
 }
 
 Result<std::string> sha256_file(const fs::path& path) {
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f)
-    return Error{fmt::format("cannot open {}: {}", path.string(), std::strerror(errno)),
-                 errno == ENOENT ? ExitCode::missing : ExitCode::bad_input,
-                 {}};
+  RR_ASSIGN(UniqueFd fd, open_regular_file(path));
+  std::unique_ptr<FILE, int (*)(FILE*)> f(::fdopen(fd.get(), "rb"), &std::fclose);
+  if (!f) return make_error(ExitCode::environment, "cannot read {}: {}", path.string(), std::strerror(errno));
+  fd.release();  // the FILE owns it now
   constexpr size_t kChunk = size_t{1} << 20;
   Sha256 sha;
   std::vector<unsigned char> buf(kChunk);
@@ -240,9 +239,7 @@ std::optional<std::string> remembered_sha256(const fs::path& record, const std::
 void remember_sha256(const fs::path& record, const std::string& identity, const std::string& sha) {
   std::error_code ec;
   fs::create_directories(record.parent_path(), ec);
-  fs::path tmp = record.string() + fmt::format(".{}.tmp", ::getpid());
-  if (!write_file_text(tmp, identity + " " + sha + "\n")) return;  // only a missed shortcut
-  if (::rename(tmp.c_str(), record.c_str()) != 0) fs::remove(tmp, ec);
+  (void)write_file_atomically(record, identity + " " + sha + "\n");  // a failure only misses a shortcut
 }
 
 }  // namespace

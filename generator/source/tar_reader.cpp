@@ -1,5 +1,6 @@
 #include "source/tar_reader.h"
 
+#include "common/file.h"
 #include "common/unique_fd.h"
 
 #include <bzlib.h>
@@ -50,11 +51,7 @@ constexpr uint64_t kMaxExtension = uint64_t{1} << 20;  // a long name or pax hea
 class FileInput {
  public:
   Status open(const fs::path& file) {
-    fd_.reset(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd_)
-      return Error{fmt::format("cannot open {}: {}", file.string(), std::strerror(errno)),
-                   errno == ENOENT ? ExitCode::missing : ExitCode::bad_input,
-                   {}};
+    RR_ASSIGN(fd_, open_regular_file(file));  // never a FIFO or a device: no blocking open, no endless stream
     file_ = file;
     buf_.resize(kInputChunk);
     return ok_status();
