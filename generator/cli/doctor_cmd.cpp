@@ -202,6 +202,7 @@ Json facts_json(const host::Facts& f) {
 int run_doctor(const DoctorOptions& o) {
   fs::path root = o.root;
   host::Facts facts = host::read_facts(root);
+  if (facts.livepatch_error) return report_error(*facts.livepatch_error);
   fs::path dmar_path = o.dmar_file.empty() ? root / "sys/firmware/acpi/tables/DMAR" : fs::path(o.dmar_file);
 
   std::optional<dmar::Table> table;

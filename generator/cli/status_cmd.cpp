@@ -16,7 +16,9 @@ struct StatusOptions {
 
 int run_status(const StatusOptions& o) {
   LifecycleContext ctx(o.common);
-  auto s = lifecycle::read_status(ctx.env(), o.common.name, o.file);
+  auto status = lifecycle::read_status(ctx.env(), o.common.name, o.file);
+  if (!status) return report_error(status.error());
+  const lifecycle::PatchStatus& s = *status;
   if (o.common.json) {
     print_json(lifecycle::to_json(s));
     return s.active() ? 0 : 1;

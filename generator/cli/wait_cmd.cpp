@@ -17,7 +17,9 @@ struct WaitCmdOptions {
 int run_wait(const WaitCmdOptions& o) {
   LifecycleContext ctx(o.common);
   const std::string& name = o.common.name;
-  auto patch = host::find_livepatch(ctx.env().sys(), name);
+  auto found = host::find_livepatch(ctx.env().sys(), name);
+  if (!found) return report_error(found.error());
+  const auto& patch = *found;
   if (!patch || !patch->in_transition) {
     fmt::print("livepatch {}: {}\n", name, !patch ? "not present, no transition" : "no transition in progress");
     return 0;
@@ -34,7 +36,9 @@ int run_wait(const WaitCmdOptions& o) {
     if (auto st = ctx.env().ops->write_attribute(name, "signal", true); !st) return report_error(st.error());
     fmt::print(stderr, "livepatch {}: signalled the blocking tasks\n", name);
   }
-  auto t = lifecycle::wait_transition(ctx.env(), name, ctx.wait());
+  auto waited = lifecycle::wait_transition(ctx.env(), name, ctx.wait());
+  if (!waited) return report_error(waited.error());
+  const auto& t = *waited;
   if (!t.done) {
     Error e = make_error(ExitCode::failure, "the livepatch {} is still in transition after {:.1f}s", name, t.seconds);
     e.hint = lifecycle::explain_stall(name, t);

@@ -137,7 +137,8 @@ Facts read_facts(const fs::path& root) {
   f.proxmox_kernel = f.kernel_release.find("-pve") != std::string::npos;
   f.proxmox_knows_relax_rmrr = proxmox_release_has_relax_rmrr(f.kernel_release);
   read_kernel_log(f);
-  f.livepatches = host::list_livepatches(root / "sys");
+  if (auto lps = host::list_livepatches(root / "sys")) f.livepatches = std::move(*lps);
+  else f.livepatch_error = lps.error();
   return f;
 }
 

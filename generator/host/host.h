@@ -31,6 +31,7 @@ struct Facts {
   bool kernel_log_readable = false;
   std::vector<std::string> rmrr_log_lines;  // the kernel's RMRR veto messages, and RMRR parse lines
   std::vector<host::LivepatchState> livepatches;
+  std::optional<Error> livepatch_error;  // livepatch sysfs holds what no kernel writes: no verdict can rest on it
 
   bool iommu_active() const { return !iommu_units.empty(); }
 };

@@ -13,28 +13,54 @@ namespace fs = std::filesystem;
 
 namespace rr::host {
 
-static LivepatchState read_state(const fs::path& dir) {
+namespace {
+
+// What the kernel writes is all that is believed: any other value means the tree is not a kernel's (or is being
+// tampered with), and reporting it as "disabled" or "idle" would be a false success.
+Error unexpected(const fs::path& file, std::string_view value, std::string_view expected) {
+  Error e = make_error(ExitCode::failure, "{} holds '{}', which the kernel never writes there (it writes {})", file.string(),
+                       value.substr(0, 64), expected);
+  e.hint = "this is not a kernel's sysfs (a wrong --root?), or something rewrote it; nothing was changed";
+  return e;
+}
+
+// "0" or "1" (sysfs prints the newline, read_attribute trims it).
+Result<bool> read_flag(const fs::path& file) {
+  auto text = read_attribute(file);
+  if (!text) return make_error(ExitCode::failure, "cannot read {}", file.string());
+  if (*text == "0") return false;
+  if (*text == "1") return true;
+  return unexpected(file, *text, "0 or 1");
+}
+
+Result<LivepatchState> read_state(const fs::path& dir) {
   LivepatchState s;
   s.name = dir.filename().string();
-  s.enabled = read_attribute(dir / "enabled").value_or("0") == "1";
-  s.in_transition = read_attribute(dir / "transition").value_or("0") == "1";
+  RR_ASSIGN(s.enabled, read_flag(dir / "enabled"));
+  RR_ASSIGN(s.in_transition, read_flag(dir / "transition"));
   return s;
 }
 
-std::vector<LivepatchState> list_livepatches(const fs::path& sys_root) {
+}  // namespace
+
+Result<std::vector<LivepatchState>> list_livepatches(const fs::path& sys_root) {
   std::vector<LivepatchState> out;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(sys_root / "kernel/livepatch", ec))
-    if (e.is_directory(ec)) out.push_back(read_state(e.path()));
+  for (const auto& e : fs::directory_iterator(sys_root / "kernel/livepatch", ec)) {
+    if (!e.is_directory(ec)) continue;
+    RR_ASSIGN(LivepatchState state, read_state(e.path()));
+    out.push_back(std::move(state));
+  }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   return out;
 }
 
-std::optional<LivepatchState> find_livepatch(const fs::path& sys_root, const std::string& name) {
+Result<std::optional<LivepatchState>> find_livepatch(const fs::path& sys_root, const std::string& name) {
   fs::path dir = sys_root / "kernel/livepatch" / name;
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return std::nullopt;
-  return read_state(dir);
+  if (!fs::is_directory(dir, ec)) return std::optional<LivepatchState>();
+  RR_ASSIGN(LivepatchState state, read_state(dir));
+  return std::optional<LivepatchState>(std::move(state));
 }
 
 Status write_livepatch_attribute(const fs::path& sys_root, const std::string& name, const std::string& attribute, bool value) {
@@ -56,25 +82,31 @@ Status write_livepatch_attribute(const fs::path& sys_root, const std::string& na
   return ok_status();
 }
 
-std::optional<LoadedModule> find_loaded_module(const fs::path& sys_root, const std::string& name) {
+Result<std::optional<LoadedModule>> find_loaded_module(const fs::path& sys_root, const std::string& name) {
   fs::path dir = sys_root / "module" / name;
   auto initstate = read_attribute(dir / "initstate");
-  if (!initstate) return std::nullopt;
+  if (!initstate) return std::optional<LoadedModule>();
+  if (*initstate != "live" && *initstate != "coming" && *initstate != "going")
+    return unexpected(dir / "initstate", *initstate, "live, coming or going");
   LoadedModule m;
   m.name = name;
   m.initstate = *initstate;
-  if (auto r = read_attribute(dir / "refcnt"))
-    if (auto v = parse_uint(*r, 10)) m.refcnt = static_cast<long>(*v);
+  if (auto r = read_attribute(dir / "refcnt")) {
+    auto v = parse_uint(*r, 10);
+    if (!v || *v > (uint64_t{1} << 31)) return unexpected(dir / "refcnt", *r, "a reference count");
+    m.refcnt = static_cast<long>(*v);
+  }
   m.taint = read_attribute(dir / "taint").value_or("");
   if (auto notes = read_file_bytes(dir / "notes/.note.gnu.build-id", 4096))
     m.build_id = elf::build_id_from_notes(ByteView(notes->data(), notes->size()));
-  return m;
+  return std::optional<LoadedModule>(std::move(m));
 }
 
 std::optional<bool> signatures_enforced(const fs::path& sys_root) {
   auto v = read_attribute(sys_root / "module/module/parameters/sig_enforce");
   if (!v) return std::nullopt;
-  return *v == "Y" || *v == "1";
+  if (*v == "N") return false;
+  return true;  // "Y", or a value no kernel prints: assume the stricter policy, so nothing unsigned is tried
 }
 
 std::optional<std::string> lockdown_mode(const fs::path& sys_root) {

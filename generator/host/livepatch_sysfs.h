@@ -22,8 +22,10 @@ struct LivepatchState {
 // Every livepatch the kernel knows; empty when livepatch sysfs is absent (no CONFIG_LIVEPATCH, or none loaded).
 // {"name", "enabled", "transition"}, as doctor and status print it.
 Json to_json(const LivepatchState& lp);
-std::vector<LivepatchState> list_livepatches(const std::filesystem::path& sys_root);
-std::optional<LivepatchState> find_livepatch(const std::filesystem::path& sys_root, const std::string& name);
+// Values other than those the kernel writes (enabled and transition: 0 or 1) are an error (failure, 1), never
+// read as "disabled" or "idle".
+Result<std::vector<LivepatchState>> list_livepatches(const std::filesystem::path& sys_root);
+Result<std::optional<LivepatchState>> find_livepatch(const std::filesystem::path& sys_root, const std::string& name);
 
 // Writes "1"/"0" to /sys/kernel/livepatch/<name>/<attribute> (enabled, signal, force). The kernel answers
 // EINVAL when the write makes no sense (enabling a patch that is not in transition), which is reported.
@@ -37,10 +39,12 @@ struct LoadedModule {
   std::string taint;  // e.g. "K" (livepatch), "OEK"
   std::string build_id;  // hex of notes/.note.gnu.build-id; empty when not readable
 };
-// nullopt when no such loadable module is loaded (built-in modules have no initstate: nullopt too).
-std::optional<LoadedModule> find_loaded_module(const std::filesystem::path& sys_root, const std::string& name);
+// nullopt when no such loadable module is loaded (built-in modules have no initstate: nullopt too); an error when
+// initstate or refcnt hold what the kernel never writes.
+Result<std::optional<LoadedModule>> find_loaded_module(const std::filesystem::path& sys_root, const std::string& name);
 
-// module.sig_enforce=1 (or CONFIG_MODULE_SIG_FORCE): nullopt when the parameter is not there.
+// module.sig_enforce=1 (or CONFIG_MODULE_SIG_FORCE): nullopt when the parameter is not there; "N" is the only
+// value read as not enforced.
 std::optional<bool> signatures_enforced(const std::filesystem::path& sys_root);
 // "[integrity]" of /sys/kernel/security/lockdown -> "integrity"; nullopt when not reported.
 std::optional<std::string> lockdown_mode(const std::filesystem::path& sys_root);

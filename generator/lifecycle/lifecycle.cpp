@@ -39,10 +39,11 @@ Result<LoadReport> load(const Env& env, const fs::path& file, const LoadOptions&
   LoadReport r;
   r.name = m.name;
   r.action = "loaded";
-  if (auto existing = find_loaded_module(env.sys(), m.name)) {
+  RR_ASSIGN(auto existing, find_loaded_module(env.sys(), m.name));
+  if (existing) {
     bool known = !m.build_id.empty() && !existing->build_id.empty();
     bool same = known && m.build_id == existing->build_id;
-    auto patch = find_livepatch(env.sys(), m.name);
+    RR_ASSIGN(auto patch, find_livepatch(env.sys(), m.name));
     if (patch && patch->enabled) {
       if (known && !same) {
         Error e = make_error(ExitCode::refused, "another build of {} is loaded and active (build-id {} loaded, {} in {})", m.name,
@@ -58,14 +59,14 @@ Result<LoadReport> load(const Env& env, const fs::path& file, const LoadOptions&
       }
       r.action = "already-loaded";
       if (!known) r.notes.push_back("a module named " + m.name + " is loaded; its build-id could not be compared with the file's");
-      r.transition = wait_transition(env, m.name, options.wait);
+      RR_ASSIGN(r.transition, wait_transition(env, m.name, options.wait));
       if (!r.transition.done) return stall_error(m.name, r.transition);
       record_loaded_file(env, m.name, file);
       return r;
     }
     if (patch) {  // being disabled: let that finish, then load again
       report_progress(env, fmt::format("livepatch {}: waiting for the disable in progress to finish", m.name));
-      auto t = wait_transition(env, m.name, options.wait);
+      RR_ASSIGN(TransitionResult t, wait_transition(env, m.name, options.wait));
       if (!t.done) return stall_error(m.name, t);
     }
     // The module is loaded but its patch was disabled and freed: a freed patch cannot be enabled again.
@@ -73,19 +74,20 @@ Result<LoadReport> load(const Env& env, const fs::path& file, const LoadOptions&
     RR_CHECK(remove_when_free(env, m.name, options.wait));
     r.action = "reloaded";
   }
-  for (const auto& lp : list_livepatches(env.sys()))
+  RR_ASSIGN(auto patches, list_livepatches(env.sys()));
+  for (const auto& lp : patches)
     if (lp.in_transition && lp.name != m.name) {
       Error e = make_error(ExitCode::failure, "the livepatch {} is in transition: the kernel runs one transition at a time", lp.name);
       e.hint = "relax-rmrr wait --name " + lp.name + ", then load again";
       return e;
     }
   std::vector<std::string> before;
-  for (const auto& lp : list_livepatches(env.sys()))
+  for (const auto& lp : patches)
     if (lp.name != m.name && lp.enabled) before.push_back(lp.name);
 
   RR_CHECK(env.ops->load(m));
   record_loaded_file(env, m.name, file);
-  r.transition = wait_transition(env, m.name, options.wait);
+  RR_ASSIGN(r.transition, wait_transition(env, m.name, options.wait));
   if (!r.transition.done) return stall_error(m.name, r.transition);
   if (r.transition.gone) {
     Error e = make_error(ExitCode::failure, "the livepatch {} went away right after loading (disabled by someone else?)", m.name);
@@ -94,10 +96,11 @@ Result<LoadReport> load(const Env& env, const fs::path& file, const LoadOptions&
   }
   // .replace = true: every livepatch enabled before is replaced; free their modules.
   for (const auto& old : before) {
-    auto p = find_livepatch(env.sys(), old);
+    RR_ASSIGN(auto p, find_livepatch(env.sys(), old));
     if (p && p->enabled) continue;
     r.replaced.push_back(old);
-    if (find_loaded_module(env.sys(), old)) {
+    RR_ASSIGN(auto old_module, find_loaded_module(env.sys(), old));
+    if (old_module) {
       auto st = remove_when_free(env, old, WaitOptions{.timeout = 5000ms, .poll = options.wait.poll});
       r.notes.push_back(st.ok() ? fmt::format("replaced {} and removed its module", old)
                                 : fmt::format("replaced {}; its module stays loaded: {}", old, st.error().message));
@@ -107,7 +110,8 @@ Result<LoadReport> load(const Env& env, const fs::path& file, const LoadOptions&
 }
 
 Result<LoadReport> enable(const Env& env, const std::string& name, const fs::path& file, const LoadOptions& options) {
-  if (auto patch = find_livepatch(env.sys(), name)) {
+  RR_ASSIGN(auto patch, find_livepatch(env.sys(), name));
+  if (patch) {
     LoadReport r;
     r.name = name;
     if (patch->enabled) {
@@ -120,7 +124,9 @@ Result<LoadReport> enable(const Env& env, const std::string& name, const fs::pat
       } else {
         // Disabled and done: the kernel is about to free it (and would refuse enabled=1). Let it go.
         std::chrono::milliseconds waited{0};
-        while (find_livepatch(env.sys(), name) && waited < std::max(options.wait.timeout, std::chrono::milliseconds(5000))) {
+        while (waited < std::max(options.wait.timeout, std::chrono::milliseconds(5000))) {
+          RR_ASSIGN(auto still, find_livepatch(env.sys(), name));
+          if (!still) break;
           pause(env, options.wait.poll);
           waited += options.wait.poll;
         }
@@ -128,7 +134,7 @@ Result<LoadReport> enable(const Env& env, const std::string& name, const fs::pat
       }
     }
     if (r.action != "freed") {
-      r.transition = wait_transition(env, name, options.wait);
+      RR_ASSIGN(r.transition, wait_transition(env, name, options.wait));
       if (!r.transition.done) return stall_error(name, r.transition);
       if (!r.transition.gone) return r;
     }
@@ -160,27 +166,30 @@ Result<LoadReport> enable(const Env& env, const std::string& name, const fs::pat
 
 Result<SimpleReport> disable(const Env& env, const std::string& name, const WaitOptions& wait) {
   SimpleReport r;
-  auto patch = find_livepatch(env.sys(), name);
+  RR_ASSIGN(auto patch, find_livepatch(env.sys(), name));
   if (!patch) {
-    r.action = find_loaded_module(env.sys(), name) ? "already-disabled" : "not-loaded";
+    RR_ASSIGN(auto module, find_loaded_module(env.sys(), name));
+    r.action = module ? "already-disabled" : "not-loaded";
     return r;
   }
   if (patch->enabled) RR_CHECK(env.ops->write_attribute(name, "enabled", false));
   r.action = "disabled";
-  r.transition = wait_transition(env, name, wait);
+  RR_ASSIGN(r.transition, wait_transition(env, name, wait));
   if (!r.transition.done) return stall_error(name, r.transition);
   return r;
 }
 
 Result<SimpleReport> unload(const Env& env, const std::string& name, const WaitOptions& wait) {
   SimpleReport r;
-  if (find_livepatch(env.sys(), name)) {
+  RR_ASSIGN(auto patch, find_livepatch(env.sys(), name));
+  if (patch) {
     report_progress(env, fmt::format("livepatch {}: disabling before removal", name));
     RR_ASSIGN(SimpleReport d, disable(env, name, wait));
     r.transition = d.transition;
     r.notes.push_back("disabled the patch first");
   }
-  if (!find_loaded_module(env.sys(), name)) {
+  RR_ASSIGN(auto module, find_loaded_module(env.sys(), name));
+  if (!module) {
     r.action = "not-loaded";
     return r;
   }

@@ -123,7 +123,7 @@ class SimulatedOps : public ModuleOps {
   explicit SimulatedOps(fs::path root) : root_(std::move(root)) {}
   // The kernel's answer to a write, done at once: enabled=0 frees the patch, enabled=1 only reverses a transition.
   rr::Status write_attribute(const std::string& patch, const std::string& attribute, bool value) override {
-    auto p = find_livepatch(root_ / "sys", patch);
+    RR_ASSIGN(auto p, find_livepatch(root_ / "sys", patch));
     if (!p) return make_error(ExitCode::missing, "no livepatch {}", patch);
     if (attribute != "enabled") return write_livepatch_attribute(root_ / "sys", patch, attribute, value);
     if (p->enabled == value) return make_error(ExitCode::failure, "the kernel refused '{}' in enabled: Invalid argument", value ? 1 : 0);
@@ -152,7 +152,8 @@ class SimulatedOps : public ModuleOps {
       for (size_t i = 0; i + 1 < m.build_id.size(); i += 2) note += static_cast<char>(std::stoi(m.build_id.substr(i, 2), nullptr, 16));
       RR_CHECK(put(mod / "notes/.note.gnu.build-id", note));
     }
-    for (const auto& lp : list_livepatches(root_ / "sys")) fs::remove_all(root_ / "sys/kernel/livepatch" / lp.name, ec);  // .replace
+    RR_ASSIGN(auto replaced, list_livepatches(root_ / "sys"));
+    for (const auto& lp : replaced) fs::remove_all(root_ / "sys/kernel/livepatch" / lp.name, ec);  // .replace
     RR_CHECK(put(root_ / "sys/kernel/livepatch" / m.name / "enabled", "1\n"));
     RR_CHECK(put(root_ / "sys/kernel/livepatch" / m.name / "transition", "0\n"));
     return ok_status();
@@ -160,8 +161,8 @@ class SimulatedOps : public ModuleOps {
   rr::Status remove(const std::string& name) override {
     std::error_code ec;
     if (!fs::exists(root_ / "sys/module" / name / "initstate", ec)) return make_error(ExitCode::missing, "module {} is not loaded", name);
-    if (auto p = find_livepatch(root_ / "sys", name); p && p->enabled)
-      return make_error(ExitCode::failure, "module {} is in use (its patch is enabled)", name);
+    RR_ASSIGN(auto p, find_livepatch(root_ / "sys", name));
+    if (p && p->enabled) return make_error(ExitCode::failure, "module {} is in use (its patch is enabled)", name);
     fs::remove_all(root_ / "sys/kernel/livepatch" / name, ec);
     fs::remove_all(root_ / "sys/module" / name, ec);
     return ok_status();

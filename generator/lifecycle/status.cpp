@@ -13,13 +13,14 @@ using host::lockdown_mode;
 using host::pending_tasks;
 using host::signatures_enforced;
 
-PatchStatus read_status(const Env& env, const std::string& name, const fs::path& file) {
+Result<PatchStatus> read_status(const Env& env, const std::string& name, const fs::path& file) {
   PatchStatus s;
   s.name = name;
   s.running_release = running_release(env);
-  s.module = find_loaded_module(env.sys(), name);
-  s.patch = find_livepatch(env.sys(), name);
-  for (auto& lp : list_livepatches(env.sys()))
+  RR_ASSIGN(s.module, find_loaded_module(env.sys(), name));
+  RR_ASSIGN(s.patch, find_livepatch(env.sys(), name));
+  RR_ASSIGN(auto patches, list_livepatches(env.sys()));
+  for (auto& lp : patches)
     if (lp.name != name) s.other_patches.push_back(lp);
   s.lockdown = lockdown_mode(env.sys());
   s.sig_enforce = signatures_enforced(env.sys());

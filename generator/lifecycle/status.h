@@ -32,7 +32,8 @@ struct PatchStatus {
   std::vector<PendingTask> blockers;  // when in transition
   bool active() const { return patch && patch->enabled && !patch->in_transition; }
 };
-PatchStatus read_status(const Env& env, const std::string& name, const std::filesystem::path& file);
+// An error when sysfs holds what the kernel never writes (no status is made up from it).
+Result<PatchStatus> read_status(const Env& env, const std::string& name, const std::filesystem::path& file);
 Json to_json(const PatchStatus& s);
 
 }  // namespace rr::lifecycle

@@ -14,11 +14,11 @@ using host::find_livepatch;
 using host::find_loaded_module;
 using host::pending_tasks;
 
-TransitionResult wait_transition(const Env& env, const std::string& name, const WaitOptions& options) {
+Result<TransitionResult> wait_transition(const Env& env, const std::string& name, const WaitOptions& options) {
   TransitionResult r;
   std::chrono::milliseconds waited{0}, since_progress{0};
   while (true) {
-    auto p = find_livepatch(env.sys(), name);
+    RR_ASSIGN(auto p, find_livepatch(env.sys(), name));
     if (!p) {
       r.gone = true;
       r.done = true;
@@ -79,7 +79,7 @@ rr::Status remove_when_free(const Env& env, const std::string& name, const WaitO
   std::chrono::milliseconds waited{0};
   const auto limit = std::max(wait.timeout, std::chrono::milliseconds(5000));
   while (true) {
-    auto mod = find_loaded_module(env.sys(), name);
+    RR_ASSIGN(auto mod, find_loaded_module(env.sys(), name));
     if (!mod) return ok_status();
     if (!mod->refcnt || *mod->refcnt == 0) {
       auto st = env.ops->remove(name);

@@ -27,7 +27,8 @@ struct TransitionResult {
   double seconds = 0;
   std::vector<PendingTask> blockers;  // when not done
 };
-TransitionResult wait_transition(const Env& env, const std::string& name, const WaitOptions& options);
+// An error when livepatch sysfs holds what the kernel never writes (host/livepatch_sysfs.h).
+Result<TransitionResult> wait_transition(const Env& env, const std::string& name, const WaitOptions& options);
 
 // What to tell the user about a stalled transition: the blocking tasks and the choices (wait, signal, force).
 std::string explain_stall(const std::string& name, const TransitionResult& r);

@@ -96,7 +96,9 @@ class FakeKernel : public lifecycle::ModuleOps {
     ++loads;
     if (has("sys/module/" + m.name + "/initstate")) return make_error(ExitCode::failure, "EEXIST");
     if (fail_next_load) return *std::exchange(fail_next_load, std::nullopt);
-    for (const auto& lp : host::list_livepatches(root() / "sys"))
+    auto patches = host::list_livepatches(root() / "sys");
+    if (!patches) return patches.error();
+    for (const auto& lp : *patches)
       if (lp.in_transition) return make_error(ExitCode::failure, "EBUSY");
     put("sys/module/" + m.name + "/initstate", "live\n");
     put("sys/module/" + m.name + "/refcnt", "1\n");  // the patch holds a reference while it exists

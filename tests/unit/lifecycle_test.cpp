@@ -151,9 +151,10 @@ TEST_F(LifecycleTest, StalledTransitionNamesTheBlockersAndExplainsForce) {
   EXPECT_NE(h.find("never be removed"), std::string::npos);
   EXPECT_EQ(h.find("pid 1 "), std::string::npos) << "switched tasks are not blockers: " << h;
   auto st = lifecycle::read_status(env, "relax_rmrr", "");
-  ASSERT_EQ(st.blockers.size(), 1u);
-  EXPECT_EQ(st.blockers[0].pid, 4242);
-  EXPECT_FALSE(st.active());
+  ASSERT_TRUE(st);
+  ASSERT_EQ(st->blockers.size(), 1u);
+  EXPECT_EQ(st->blockers[0].pid, 4242);
+  EXPECT_FALSE(st->active());
 }
 
 TEST_F(LifecycleTest, DisableThenEnableReloadsTheFreedPatch) {
@@ -221,11 +222,11 @@ TEST_F(LifecycleTest, UnloadDisablesFirstAndExplainsAForcedModule) {
 }
 
 TEST_F(LifecycleTest, StatusReportsFileFieldsAndTheLoadedBuild) {
-  auto before = lifecycle::read_status(env, "relax_rmrr", ko);
+  auto before = lifecycle::read_status(env, "relax_rmrr", ko).value();
   EXPECT_FALSE(before.active());
   EXPECT_FALSE(before.module.has_value());
   ASSERT_TRUE(lifecycle::load(env, ko, opts).ok());
-  auto s = lifecycle::read_status(env, "relax_rmrr", "");
+  auto s = lifecycle::read_status(env, "relax_rmrr", "").value();
   EXPECT_TRUE(s.active());
   ASSERT_TRUE(s.file.has_value());
   EXPECT_TRUE(s.file_matches_kernel);
@@ -238,7 +239,7 @@ TEST_F(LifecycleTest, StatusReportsFileFieldsAndTheLoadedBuild) {
   EXPECT_TRUE(j["livepatch"]["enabled"].as_bool());
   EXPECT_EQ(j["module"]["taint"].as_string(), "OEK");
   auto other = make_fake_module(files.path(), "other.ko", livepatch_modinfo(), "0x77");
-  auto s2 = lifecycle::read_status(env, "relax_rmrr", other);
+  auto s2 = lifecycle::read_status(env, "relax_rmrr", other).value();
   ASSERT_TRUE(s2.file_is_loaded.has_value());
   EXPECT_FALSE(*s2.file_is_loaded);
 }
