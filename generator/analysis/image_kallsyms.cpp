@@ -436,7 +436,7 @@ std::string_view address_form_name(KallsymsAddressForm form) {
   return "?";
 }
 
-Result<ImageKallsyms> decode_image_kallsyms(const elf::ElfFile& elf, const std::string& origin) {
+Status check_kernel_elf(const elf::ElfFile& elf, const std::string& origin) {
   const elf::ElfSection* text = elf.section(".text");
   if (!elf.is_64bit() || elf.machine() != EM_X86_64 || elf.file_type() != ET_EXEC || !text || text->address < kKernelHalf) {
     Error e = make_error(ExitCode::bad_input,
@@ -446,6 +446,12 @@ Result<ImageKallsyms> decode_image_kallsyms(const elf::ElfFile& elf, const std::
     e.hint = "pass the target's vmlinuz (/boot/vmlinuz-<release> or /usr/lib/modules/<release>/vmlinuz) or the vmlinux it decompresses to";
     return e;
   }
+  return ok_status();
+}
+
+Result<ImageKallsyms> decode_image_kallsyms(const elf::ElfFile& elf, const std::string& origin) {
+  RR_CHECK(check_kernel_elf(elf, origin));
+  const elf::ElfSection* text = elf.section(".text");
   const elf::ElfSection* rodata = elf.section(".rodata");
   if (!rodata || !rodata->has_file_data())
     return make_error(ExitCode::bad_input, "{}: not a kernel image: no .rodata section with contents", origin);

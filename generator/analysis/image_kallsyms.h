@@ -59,6 +59,10 @@ struct ImageKallsyms {
 // permutation. Error (missing, exit 3) when no kallsyms tables are there at all (CONFIG_KALLSYMS=n, or not a
 // kernel); Error (bad_input, exit 2) when candidates exist but none, or more than one, decodes consistently.
 // `origin` names the image in the symbol table and in messages.
+// A kernel's own ELF (vmlinux, or what a vmlinuz decompresses to): a 64-bit x86_64 executable whose .text is linked
+// in the kernel's half of the address space. Anything else given as a kernel (/bin/ls, a module) is bad input.
+Status check_kernel_elf(const elf::ElfFile& elf, const std::string& origin);
+
 Result<ImageKallsyms> decode_image_kallsyms(const elf::ElfFile& vmlinux, const std::string& origin);
 // The same on the bytes of .rodata linked at `rodata_address`, with .text at `text_address` (what the image's
 // section headers say): the part a fuzzer drives.

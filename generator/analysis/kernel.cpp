@@ -152,6 +152,8 @@ Status load_image(const AnalyzeInputs& in, LoadedKernel& k) {
     return ok_status();
   }
   auto elf = elf::ElfFile::from_bytes(std::move(img->elf), path->string());
+  if (elf)
+    if (auto st = check_kernel_elf(*elf, path->string()); !st) elf = st.error();
   if (!elf) {
     if (explicit_input) return with_hint(std::move(elf), kImageHint).error();
     k.missing.push_back({"kernel image (" + elf.error().message + ")", "pass --image", false});

@@ -60,6 +60,31 @@ Error line_error(const std::string& origin, size_t line_no, std::string_view lin
                     shown);
 }
 
+// What every x86_64 kernel's table has: _text (or _stext), and its functions linked in the kernel's half of the
+// address space, or every address 0 (/proc/kallsyms read without CAP_SYSLOG). A table without them is not a
+// kernel's, and nothing may be resolved against it.
+Status check_kernel_table(const std::vector<Symbol>& symbols, const std::string& origin) {
+  constexpr uint64_t kKernelHalf = 0xffff800000000000ull;
+  bool has_text = false;
+  for (const auto& s : symbols) {
+    if (s.module.empty() && (s.name == "_text" || s.name == "_stext")) has_text = true;
+    if (s.is_function() && s.address != 0 && s.address < kKernelHalf) {
+      Error e =
+          make_error(ExitCode::bad_input,
+                     "{}: the function {} is at {:#x}, outside the kernel's half of the address space: not an x86_64 kernel's symbol table",
+                     origin, s.name, s.address);
+      e.hint = "give the target kernel's /proc/kallsyms dump (read as root) or its System.map";
+      return e;
+    }
+  }
+  if (!has_text) {
+    Error e = make_error(ExitCode::bad_input, "{}: no _text symbol: not a kernel's symbol table (every x86_64 kernel has one)", origin);
+    e.hint = "give the target kernel's /proc/kallsyms dump (read as root) or its System.map";
+    return e;
+  }
+  return ok_status();
+}
+
 Result<SymbolTable> parse_lines(std::string_view text, std::string origin, SymbolSource source, bool allow_modules) {
   std::vector<Symbol> out;
   out.reserve(static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
@@ -109,6 +134,7 @@ Result<SymbolTable> parse_lines(std::string_view text, std::string origin, Symbo
     out.push_back(std::move(s));
   }
   if (out.empty()) return make_error(ExitCode::bad_input, "{}: no symbols", origin);
+  RR_CHECK(check_kernel_table(out, origin));
   return SymbolTable(std::move(out), source, std::move(origin));
 }
 

@@ -403,7 +403,7 @@ int replaced(int x) { return inlined_in_kernel(x) + global_callee(x); }
 int user(int x) { return unrelated(x); }
 )");
   auto table = analysis::parse_kallsyms(
-      "ffffffff81000000 t kept\nffffffff81000100 T replaced\nffffffff81000200 T global_callee\n"
+      "ffffffff81000000 T _text\nffffffff81000000 t kept\nffffffff81000100 T replaced\nffffffff81000200 T global_callee\n"
       "ffffffff81000300 t unrelated\nffffffff81000400 T user\nffffffff81000500 T elsewhere\n");
   ASSERT_TRUE(table.ok());
   klp::KernelSymbols ks(*table, nullptr, o);
