@@ -12,14 +12,17 @@ namespace {
 int run_disable(const LifecycleOptions& o) {
   if (auto held = refuse_while_assigned(o, "disable the livepatch"); !held) return report_error(held.error());
   LifecycleContext ctx(o);
-  auto r = lifecycle::disable(ctx.env(), o.name, ctx.wait());
+  auto resolved = livepatch_name(o, ctx.env());
+  if (!resolved) return report_error(resolved.error());
+  const std::string& name = *resolved;
+  auto r = lifecycle::disable(ctx.env(), name, ctx.wait());
   if (!r) return report_error(r.error());
-  if (r->action == "not-loaded") fmt::print("{} is not loaded: nothing to disable\n", o.name);
+  if (r->action == "not-loaded") fmt::print("{} is not loaded: nothing to disable\n", name);
   else if (r->action == "already-disabled")
-    fmt::print("{} is already disabled (its module is still loaded: relax-rmrr unload removes it)\n", o.name);
+    fmt::print("{} is already disabled (its module is still loaded: relax-rmrr unload removes it)\n", name);
   else {
-    fmt::print("Disabled {}: RMRR-locked devices are refused again on their next attach\n", o.name);
-    print_transition(o.name, r->transition);
+    fmt::print("Disabled {}: RMRR-locked devices are refused again on their next attach\n", name);
+    print_transition(name, r->transition);
   }
   return 0;
 }

@@ -51,7 +51,7 @@ struct Conclusion {
 
 bool relax_in_force(const host::Facts& f, const std::string& patch_name) {
   for (const auto& lp : f.livepatches)
-    if (lp.name == patch_name && lp.enabled) return true;
+    if ((lp.marked || lp.name == patch_name) && lp.enabled) return true;
   return f.relax_rmrr_on_cmdline && f.proxmox_knows_relax_rmrr;
 }
 
@@ -134,7 +134,7 @@ void print_human(const host::Facts& f, const dmar::Table* table, const std::stri
     fmt::print("  livepatches  none loaded\n");
   } else {
     for (const auto& lp : f.livepatches)
-      fmt::print("  livepatch    {}{}: {}{}\n", lp.name, lp.name == o.patch_name ? " (relax-rmrr)" : "",
+      fmt::print("  livepatch    {}{}: {}{}\n", lp.name, lp.marked || lp.name == o.patch_name ? " (relax-rmrr)" : "",
                  lp.enabled ? "enabled" : "disabled", lp.in_transition ? ", in transition" : "");
   }
   fmt::print("  at boot      {}; module for this kernel: {}\n",

@@ -20,9 +20,11 @@ void add_root_option(CLI::App* app, LifecycleOptions& o) {
 }
 
 void add_name_option(CLI::App* app, LifecycleOptions& o) {
-  app->add_option("--name", o.name, "Livepatch (module) name: /sys/kernel/livepatch/NAME")
-      ->capture_default_str()
-      ->check(module_name_check());
+  o.name_option = app->add_option("--name", o.name,
+                                  "Livepatch (module) name: /sys/kernel/livepatch/NAME (default: the livepatch relax-rmrr built that is "
+                                  "loaded, found by its mark, else relax_rmrr)")
+                      ->capture_default_str()
+                      ->check(module_name_check());
 }
 
 void add_timeout_option(CLI::App* app, LifecycleOptions& o) {
@@ -45,6 +47,12 @@ LifecycleContext::LifecycleContext(const LifecycleOptions& o) {
     std::fflush(stderr);
   };
   wait_.timeout = std::chrono::milliseconds(static_cast<long>(o.timeout * 1000));
+}
+
+Result<std::string> livepatch_name(const LifecycleOptions& o, const lifecycle::Env& env) {
+  if (o.name_option && o.name_option->count() > 0) return o.name;
+  RR_ASSIGN(auto ours, host::relax_rmrr_livepatches(env.sys(), o.name));
+  return ours.empty() ? o.name : ours.front().name;
 }
 
 void print_transition(const std::string& name, const lifecycle::TransitionResult& t) {

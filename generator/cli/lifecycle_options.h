@@ -14,6 +14,7 @@ namespace rr::cli {
 struct LifecycleOptions {
   std::string root = "/";
   std::string name = "relax_rmrr";
+  const CLI::Option* name_option = nullptr;  // set by add_name_option: was --name given?
   double timeout = 60;
   bool json = false;
   bool quiet = false;
@@ -44,6 +45,10 @@ class LifecycleContext {
   lifecycle::WaitOptions wait_;
   bool simulated_ = false;
 };
+
+// The livepatch a command acts on: --name when given; else the one relax-rmrr built that the kernel has (found by
+// its mark, host/livepatch_sysfs.h; the enabled one first), else "relax_rmrr".
+Result<std::string> livepatch_name(const LifecycleOptions& o, const lifecycle::Env& env);
 
 void print_transition(const std::string& name, const lifecycle::TransitionResult& t);
 void print_notes(const std::vector<std::string>& notes);

@@ -16,7 +16,9 @@ struct StatusOptions {
 
 int run_status(const StatusOptions& o) {
   LifecycleContext ctx(o.common);
-  auto status = lifecycle::read_status(ctx.env(), o.common.name, o.file);
+  auto name = livepatch_name(o.common, ctx.env());
+  if (!name) return report_error(name.error());
+  auto status = lifecycle::read_status(ctx.env(), *name, o.file);
   if (!status) return report_error(status.error());
   const lifecycle::PatchStatus& s = *status;
   if (o.common.json) {

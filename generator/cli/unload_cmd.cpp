@@ -12,10 +12,13 @@ namespace {
 int run_unload(const LifecycleOptions& o) {
   if (auto held = refuse_while_assigned(o, "unload the livepatch"); !held) return report_error(held.error());
   LifecycleContext ctx(o);
-  auto r = lifecycle::unload(ctx.env(), o.name, ctx.wait());
+  auto resolved = livepatch_name(o, ctx.env());
+  if (!resolved) return report_error(resolved.error());
+  const std::string& name = *resolved;
+  auto r = lifecycle::unload(ctx.env(), name, ctx.wait());
   if (!r) return report_error(r.error());
-  if (r->action == "not-loaded") fmt::print("{} is not loaded: nothing to remove\n", o.name);
-  else fmt::print("Removed {}\n", o.name);
+  if (r->action == "not-loaded") fmt::print("{} is not loaded: nothing to remove\n", name);
+  else fmt::print("Removed {}\n", name);
   print_notes(r->notes);
   return 0;
 }

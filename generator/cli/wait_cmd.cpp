@@ -16,7 +16,9 @@ struct WaitCmdOptions {
 
 int run_wait(const WaitCmdOptions& o) {
   LifecycleContext ctx(o.common);
-  const std::string& name = o.common.name;
+  auto resolved = livepatch_name(o.common, ctx.env());
+  if (!resolved) return report_error(resolved.error());
+  const std::string& name = *resolved;
   auto found = host::find_livepatch(ctx.env().sys(), name);
   if (!found) return report_error(found.error());
   const auto& patch = *found;

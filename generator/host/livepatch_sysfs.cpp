@@ -33,9 +33,10 @@ Result<bool> read_flag(const fs::path& file) {
   return unexpected(file, *text, "0 or 1");
 }
 
-Result<LivepatchState> read_state(const fs::path& dir) {
+Result<LivepatchState> read_state(const fs::path& sys_root, const fs::path& dir) {
   LivepatchState s;
   s.name = dir.filename().string();
+  s.marked = has_relax_rmrr_mark(sys_root, s.name);
   RR_ASSIGN(s.enabled, read_flag(dir / "enabled"));
   RR_ASSIGN(s.in_transition, read_flag(dir / "transition"));
   return s;
@@ -48,7 +49,7 @@ Result<std::vector<LivepatchState>> list_livepatches(const fs::path& sys_root) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(sys_root / "kernel/livepatch", ec)) {
     if (!e.is_directory(ec)) continue;
-    RR_ASSIGN(LivepatchState state, read_state(e.path()));
+    RR_ASSIGN(LivepatchState state, read_state(sys_root, e.path()));
     out.push_back(std::move(state));
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
@@ -59,8 +60,22 @@ Result<std::optional<LivepatchState>> find_livepatch(const fs::path& sys_root, c
   fs::path dir = sys_root / "kernel/livepatch" / name;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return std::optional<LivepatchState>();
-  RR_ASSIGN(LivepatchState state, read_state(dir));
+  RR_ASSIGN(LivepatchState state, read_state(sys_root, dir));
   return std::optional<LivepatchState>(std::move(state));
+}
+
+bool has_relax_rmrr_mark(const fs::path& sys_root, const std::string& module_name) {
+  auto version = read_attribute(sys_root / "module" / module_name / "parameters" / kMarkParameter);
+  return version && !version->empty();
+}
+
+Result<std::vector<LivepatchState>> relax_rmrr_livepatches(const fs::path& sys_root, const std::string& default_name) {
+  RR_ASSIGN(auto all, list_livepatches(sys_root));
+  std::vector<LivepatchState> ours;
+  for (auto& lp : all)
+    if (lp.name == default_name || lp.marked) ours.push_back(std::move(lp));
+  std::stable_sort(ours.begin(), ours.end(), [](const auto& a, const auto& b) { return a.enabled > b.enabled; });
+  return ours;
 }
 
 Status write_livepatch_attribute(const fs::path& sys_root, const std::string& name, const std::string& attribute, bool value) {
@@ -148,7 +163,7 @@ std::vector<PendingTask> pending_tasks(const fs::path& proc_root, int target, si
 }
 
 Json to_json(const LivepatchState& lp) {
-  return Json(Json::Object{{"name", lp.name}, {"enabled", lp.enabled}, {"transition", lp.in_transition}});
+  return Json(Json::Object{{"name", lp.name}, {"enabled", lp.enabled}, {"transition", lp.in_transition}, {"relax_rmrr", lp.marked}});
 }
 
 }  // namespace rr::host

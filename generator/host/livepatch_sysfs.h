@@ -17,15 +17,24 @@ struct LivepatchState {
   std::string name;
   bool enabled = false;
   bool in_transition = false;
+  bool marked = false;  // its module carries relax-rmrr's mark (kMarkParameter below): relax-rmrr built it
 };
 
 // Every livepatch the kernel knows; empty when livepatch sysfs is absent (no CONFIG_LIVEPATCH, or none loaded).
-// {"name", "enabled", "transition"}, as doctor and status print it.
+// {"name", "enabled", "transition", "relax_rmrr"}, as doctor and status print it.
 Json to_json(const LivepatchState& lp);
 // Values other than those the kernel writes (enabled and transition: 0 or 1) are an error (failure, 1), never
 // read as "disabled" or "idle".
 Result<std::vector<LivepatchState>> list_livepatches(const std::filesystem::path& sys_root);
 Result<std::optional<LivepatchState>> find_livepatch(const std::filesystem::path& sys_root, const std::string& name);
+
+// The mark relax-rmrr puts in every livepatch it builds: a read-only module parameter, shown by the kernel as
+// /sys/module/<name>/parameters/relax_rmrr_version. It finds our livepatches whatever their name.
+inline constexpr const char* kMarkParameter = "relax_rmrr_version";
+bool has_relax_rmrr_mark(const std::filesystem::path& sys_root, const std::string& module_name);
+// relax-rmrr's livepatches among those the kernel knows: every marked one, and `default_name` (modules built
+// before the mark existed carry only the name); the enabled ones first.
+Result<std::vector<LivepatchState>> relax_rmrr_livepatches(const std::filesystem::path& sys_root, const std::string& default_name);
 
 // Writes "1"/"0" to /sys/kernel/livepatch/<name>/<attribute> (enabled, signal, force). The kernel answers
 // EINVAL when the write makes no sense (enabling a patch that is not in transition), which is reported.
