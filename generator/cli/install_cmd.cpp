@@ -46,7 +46,9 @@ Command add_install_command(CLI::App& root) {
       "install", "Agree that the livepatch loads at boot; with FILE, also install that module and a unit that loads it");
   app->add_option("file", *module, "The .ko from `relax-rmrr build` (none: only record the agreement)");
   app->add_option("--root", *root_dir, "Install below DIR instead of / (tests, images)")->capture_default_str();
-  app->add_option("--dir", o->subdir, "updates (default: wins over the distribution's modules) or extra")->capture_default_str();
+  app->add_option("--dir", o->subdir, "updates (default: wins over the distribution's modules) or extra")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"updates", "extra"}));
   app->add_option("--kernel-release", o->release,
                   "Kernel release (default: the module's vermagic->check(kernel_release_check()); must agree with it)");
   app->add_flag("--no-depmod", *no_depmod, "Do not run depmod");
