@@ -10,22 +10,17 @@
 
 namespace rr::cli {
 
-inline CLI::Validator module_name_check() {
+// A CLI11 check from one of common/names.h's: its error message is the usage error.
+inline CLI::Validator name_check(Status (*check)(std::string_view, std::string_view), std::string label) {
   return CLI::Validator(
-      [](std::string& value) {
-        auto st = check_module_name("the name", value);
+      [check](std::string& value) {
+        auto st = check("the value", value);
         return st ? std::string() : st.error().message;
       },
-      "NAME");
+      std::move(label));
 }
 
-inline CLI::Validator kernel_release_check() {
-  return CLI::Validator(
-      [](std::string& value) {
-        auto st = check_kernel_release("the release", value);
-        return st ? std::string() : st.error().message;
-      },
-      "RELEASE");
-}
+inline CLI::Validator module_name_check() { return name_check(&check_module_name, "NAME"); }
+inline CLI::Validator kernel_release_check() { return name_check(&check_kernel_release, "RELEASE"); }
 
 }  // namespace rr::cli
