@@ -111,6 +111,8 @@ expect 1 bind OK "test device bound to vfio-pci"
 expect 1 attach FAIL "RMRR-locked device: attach refused before any livepatch"
 expect 2 load 0 "relax-rmrr load exits 0"
 expect 2 status 0 "relax-rmrr status exits 0 (patch enabled, transition done)"
+expect 2 mark OK "the module shows relax-rmrr's mark, /sys/module/NAME/parameters/relax_rmrr_version"
+expect 2 status_unnamed 0 "relax-rmrr status without --name finds the livepatch by its mark"
 expect 2 attach OK "attach succeeds with the livepatch"
 expect 3 cycles OK "$CYCLES x (disable, attach refused, enable, attach OK), every one as expected"
 l=$(line 3 cycles)
