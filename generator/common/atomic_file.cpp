@@ -1,5 +1,7 @@
 #include "common/atomic_file.h"
 
+#include "common/file.h"
+
 #include <fmt/format.h>
 
 #include <fcntl.h>
@@ -45,14 +47,7 @@ Status refuse_non_regular(int dir, const std::string& leaf, const fs::path& show
     return write_error(shown, "stat", errno);
   }
   if (S_ISREG(st.st_mode)) return ok_status();
-  const char* kind = S_ISLNK(st.st_mode)    ? "a symbolic link"
-                     : S_ISFIFO(st.st_mode) ? "a FIFO"
-                     : S_ISCHR(st.st_mode)  ? "a character device"
-                     : S_ISBLK(st.st_mode)  ? "a block device"
-                     : S_ISDIR(st.st_mode)  ? "a directory"
-                     : S_ISSOCK(st.st_mode) ? "a socket"
-                                            : "not a regular file";
-  Error e = make_error(ExitCode::bad_input, "{} exists and is {}: refusing to replace it", shown.string(), kind);
+  Error e = make_error(ExitCode::bad_input, "{} exists and is {}: refusing to replace it", shown.string(), describe_file_type(st.st_mode));
   e.hint = "give the path of a regular file, or remove what is there first";
   return e;
 }

@@ -24,7 +24,10 @@ Error io_error(const std::filesystem::path& path, std::string_view what, int err
   return e;
 }
 
-std::string_view file_kind(mode_t mode) {
+}  // namespace
+
+std::string_view describe_file_type(mode_t mode) {
+  if (S_ISLNK(mode)) return "a symbolic link";
   if (S_ISDIR(mode)) return "a directory";
   if (S_ISFIFO(mode)) return "a FIFO";
   if (S_ISCHR(mode)) return "a character device";
@@ -32,6 +35,8 @@ std::string_view file_kind(mode_t mode) {
   if (S_ISSOCK(mode)) return "a socket";
   return "not a regular file";
 }
+
+namespace {
 
 template <typename Out>
 Result<Out> read_whole(const std::filesystem::path& path, size_t max_size) {
@@ -59,7 +64,7 @@ Result<UniqueFd> open_regular_file(const std::filesystem::path& path) {
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return io_error(path, "stat", errno);
   if (!S_ISREG(st.st_mode)) {
-    Error e = make_error(ExitCode::bad_input, "{} is {}: only a regular file is read here", path.string(), file_kind(st.st_mode));
+    Error e = make_error(ExitCode::bad_input, "{} is {}: only a regular file is read here", path.string(), describe_file_type(st.st_mode));
     e.hint = "give the file itself (copy a table or dump to a file first)";
     return e;
   }

@@ -4,8 +4,10 @@
 #include "common/result.h"
 #include "common/unique_fd.h"
 
+#include <sys/types.h>
 #include <cstdint>
 #include <cstring>
+
 #include <filesystem>
 #include <optional>
 #include <span>
@@ -28,6 +30,8 @@ inline constexpr size_t binary = size_t{2} << 30;  // an object, a module, a ker
 // socket or a directory is refused (bad input, 2) without blocking, as the open never waits for a writer.
 // Errors: missing (3) when it does not exist, environment (5) when permission is denied, else bad input (2).
 Result<UniqueFd> open_regular_file(const std::filesystem::path& path);
+// "a FIFO", "a directory", "a symbolic link"...: what a stat mode that is not a regular file is, for messages.
+std::string_view describe_file_type(mode_t mode);
 
 // Whole file, at most max_size bytes (more is an error, not a truncation); an error names the path and says why.
 Result<Bytes> read_file_bytes(const std::filesystem::path& path, size_t max_size = read_cap::binary);

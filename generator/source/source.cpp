@@ -47,12 +47,20 @@ std::optional<std::pair<Layout, fs::path>> driver_in_iommu_dir(const fs::path& i
   return std::nullopt;
 }
 
+using FileStream = std::unique_ptr<FILE, int (*)(FILE*)>;
+
+// A stdio stream over a regular file (common/file.h: never a FIFO or a device).
+Result<FileStream> open_stream(const fs::path& path) {
+  RR_ASSIGN(UniqueFd fd, open_regular_file(path));
+  FileStream f(::fdopen(fd.get(), "rb"), &std::fclose);
+  if (!f) return make_error(ExitCode::environment, "cannot read {}: {}", path.string(), std::strerror(errno));
+  fd.release();  // the stream owns it now
+  return f;
+}
+
 Result<Compression> sniff(const fs::path& file) {
   // Read only the first 512 bytes: the tar header or a compressor's magic number.
-  RR_ASSIGN(UniqueFd fd, open_regular_file(file));
-  std::unique_ptr<FILE, int (*)(FILE*)> f(::fdopen(fd.get(), "rb"), &std::fclose);
-  if (!f) return make_error(ExitCode::environment, "cannot read {}: {}", file.string(), std::strerror(errno));
-  fd.release();  // the FILE owns it now
+  RR_ASSIGN(auto f, open_stream(file));
   unsigned char b[512] = {};
   size_t n = std::fread(b, 1, sizeof b, f.get());
   auto magic = [&](std::initializer_list<unsigned char> m) { return n >= m.size() && std::equal(m.begin(), m.end(), b); };
@@ -195,10 +203,7 @@ Result<SourceTree> open_directory(const fs::path& dir_in) {
 }
 
 Result<std::string> sha256_file(const fs::path& path) {
-  RR_ASSIGN(UniqueFd fd, open_regular_file(path));
-  std::unique_ptr<FILE, int (*)(FILE*)> f(::fdopen(fd.get(), "rb"), &std::fclose);
-  if (!f) return make_error(ExitCode::environment, "cannot read {}: {}", path.string(), std::strerror(errno));
-  fd.release();  // the FILE owns it now
+  RR_ASSIGN(auto f, open_stream(path));
   constexpr size_t kChunk = size_t{1} << 20;
   Sha256 sha;
   std::vector<unsigned char> buf(kChunk);
