@@ -33,24 +33,28 @@ Result<bool> read_flag(const fs::path& file) {
   return unexpected(file, *text, "0 or 1");
 }
 
-Result<LivepatchState> read_state(const fs::path& sys_root, const fs::path& dir) {
+}  // namespace
+
+Result<std::optional<LivepatchState>> read_livepatch_state(const fs::path& sys_root, const fs::path& dir) {
   LivepatchState s;
   s.name = dir.filename().string();
   s.marked = has_relax_rmrr_mark(sys_root, s.name);
-  RR_ASSIGN(s.enabled, read_flag(dir / "enabled"));
-  RR_ASSIGN(s.in_transition, read_flag(dir / "transition"));
-  return s;
+  auto enabled = read_flag(dir / "enabled");
+  auto in_transition = enabled ? read_flag(dir / "transition") : Result<bool>(false);
+  std::error_code ec;
+  if ((!enabled || !in_transition) && !fs::exists(dir, ec) && !ec) return std::optional<LivepatchState>();
+  RR_ASSIGN(s.enabled, std::move(enabled));
+  RR_ASSIGN(s.in_transition, std::move(in_transition));
+  return std::optional<LivepatchState>(std::move(s));
 }
-
-}  // namespace
 
 Result<std::vector<LivepatchState>> list_livepatches(const fs::path& sys_root) {
   std::vector<LivepatchState> out;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(sys_root / "kernel/livepatch", ec)) {
     if (!e.is_directory(ec)) continue;
-    RR_ASSIGN(LivepatchState state, read_state(sys_root, e.path()));
-    out.push_back(std::move(state));
+    RR_ASSIGN(auto state, read_livepatch_state(sys_root, e.path()));
+    if (state) out.push_back(std::move(*state));
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   return out;
@@ -60,8 +64,7 @@ Result<std::optional<LivepatchState>> find_livepatch(const fs::path& sys_root, c
   fs::path dir = sys_root / "kernel/livepatch" / name;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return std::optional<LivepatchState>();
-  RR_ASSIGN(LivepatchState state, read_state(sys_root, dir));
-  return std::optional<LivepatchState>(std::move(state));
+  return read_livepatch_state(sys_root, dir);
 }
 
 bool has_relax_rmrr_mark(const fs::path& sys_root, const std::string& module_name) {

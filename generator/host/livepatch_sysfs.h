@@ -27,6 +27,9 @@ Json to_json(const LivepatchState& lp);
 // read as "disabled" or "idle".
 Result<std::vector<LivepatchState>> list_livepatches(const std::filesystem::path& sys_root);
 Result<std::optional<LivepatchState>> find_livepatch(const std::filesystem::path& sys_root, const std::string& name);
+// One patch's directory (sys_root/kernel/livepatch/NAME). Empty when the directory is gone by the time it is
+// read: the kernel removes it the moment an unpatching transition completes, so a disable can race any reader.
+Result<std::optional<LivepatchState>> read_livepatch_state(const std::filesystem::path& sys_root, const std::filesystem::path& dir);
 
 // The mark relax-rmrr puts in every livepatch it builds: a read-only module parameter, shown by the kernel as
 // /sys/module/<name>/parameters/relax_rmrr_version. It finds our livepatches whatever their name.
