@@ -171,7 +171,19 @@ syntax:
 	return RELAX_RMRR_DEVICES_OK;
 }
 
-/* The normalised text of a selection ("0000:03:00.0,0000:05:00.1"), always terminated; the length written. */
+/* Whether `list` names the device at domain:bus:devfn. */
+static inline int relax_rmrr_devices_contain(const struct relax_rmrr_devices *list, unsigned int domain, unsigned int bus,
+					     unsigned int devfn)
+{
+	unsigned int i;
+
+	for (i = 0; i < list->count; i++)
+		if (list->dev[i].domain == domain && list->dev[i].bus == bus && list->dev[i].devfn == devfn)
+			return 1;
+	return 0;
+}
+
+/* The normalised text of a selection ("0000:03:00.0,0000:05:00.1", each address as sysfs names the device), always terminated; the length written. */
 static inline size_t relax_rmrr_format_devices(const struct relax_rmrr_devices *list, char *buf, size_t size)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -188,7 +200,10 @@ static inline size_t relax_rmrr_format_devices(const struct relax_rmrr_devices *
 
 		if (i)
 			one[k++] = ',';
-		for (shift = d->domain > 0xffff ? 28 : 12; shift >= 0; shift -= 4)
+		/* At least four digits, as the kernel names PCI devices (pci_name(), sysfs): "%04x". */
+		for (shift = 28; shift > 12 && !(d->domain >> shift); shift -= 4)
+			;
+		for (; shift >= 0; shift -= 4)
 			one[k++] = hex[(d->domain >> shift) & 0xf];
 		one[k++] = ':';
 		one[k++] = hex[(d->bus >> 4) & 0xf];

@@ -8,6 +8,20 @@
 
 namespace rr::host {
 
+namespace {
+bool parse_list(std::string_view text, relax_rmrr_devices& list) {
+  size_t at = 0;
+  return relax_rmrr_parse_devices(text.data(), text.size(), &list, &at) == RELAX_RMRR_DEVICES_OK;
+}
+}  // namespace
+
+bool DeviceSelection::selects(std::string_view pci_address) const {
+  if (all()) return true;
+  relax_rmrr_devices list{}, device{};
+  if (!parse_list(text, list) || !parse_list(pci_address, device) || device.count != 1) return false;
+  return relax_rmrr_devices_contain(&list, device.dev[0].domain, device.dev[0].bus, device.dev[0].devfn) != 0;
+}
+
 Result<DeviceSelection> parse_device_selection(std::string_view text) {
   relax_rmrr_devices list{};
   size_t at = 0;

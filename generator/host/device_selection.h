@@ -15,6 +15,9 @@ struct DeviceSelection {
   std::vector<std::string> addresses;  // normalised (dddd:bb:dd.f), sorted, each once; empty: every RMRR device
   std::string text;  // the normalised list, as the module reads it back
   bool all() const { return addresses.empty(); }
+  // Whether the module relaxes the device at `pci_address` (sysfs's name, 0000:03:00.0) under this selection:
+  // the module's own test (relax_rmrr_devices_contain), so the tool's answer is the kernel's.
+  bool selects(std::string_view pci_address) const;
 };
 
 // Errors (bad input, 2) name the offending character and say what is wrong: the syntax, an address no PCI

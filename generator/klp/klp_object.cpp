@@ -329,13 +329,7 @@ class Builder {
             k.carried_functions.push_back(in_.symbols[si].name);
 
     std::map<std::string, uint32_t> external;
-    auto external_symbol = [&](const std::string& kernel_name) -> Result<uint32_t> {
-      TargetSymbol t = target_(kernel_name);
-      if (!t.problem.empty()) return make_error(ExitCode::refused, "{}: {}", kernel_name, t.problem);
-      if (!t.found)
-        return make_error(ExitCode::refused, "the replacement code needs {}, which the target kernel does not have", kernel_name);
-      std::string name = t.exported ? kernel_name : klp_symbol_name(req_.target_object, kernel_name, t.sympos);
-      if (auto it = external.find(name); it != external.end()) return it->second;
+    auto undefined_symbol = [&](const std::string& name) {
       obj::Symbol u;
       u.index = static_cast<uint32_t>(out.symbols.size());
       u.name = name;
@@ -344,8 +338,22 @@ class Builder {
       u.shndx = SHN_UNDEF;
       out.symbols.push_back(u);
       external[name] = u.index;
-      (t.exported ? k.exported_symbols : k.klp_symbols).push_back(name);
       return u.index;
+    };
+    auto external_symbol = [&](const std::string& kernel_name) -> Result<uint32_t> {
+      if (std::count(req_.glue_symbols.begin(), req_.glue_symbols.end(), kernel_name)) {
+        if (auto it = external.find(kernel_name); it != external.end()) return it->second;
+        k.glue_symbols.push_back(kernel_name);
+        return undefined_symbol(kernel_name);
+      }
+      TargetSymbol t = target_(kernel_name);
+      if (!t.problem.empty()) return make_error(ExitCode::refused, "{}: {}", kernel_name, t.problem);
+      if (!t.found)
+        return make_error(ExitCode::refused, "the replacement code needs {}, which the target kernel does not have", kernel_name);
+      std::string name = t.exported ? kernel_name : klp_symbol_name(req_.target_object, kernel_name, t.sympos);
+      if (auto it = external.find(name); it != external.end()) return it->second;
+      (t.exported ? k.exported_symbols : k.klp_symbols).push_back(name);
+      return undefined_symbol(name);
     };
 
     auto translate = [&](const obj::Section& from, const obj::Rela& r, uint64_t new_offset) -> Result<obj::Rela> {
@@ -431,6 +439,7 @@ Json to_json(const KlpObject& k) {
   j.set("carried_functions", Json::strings(k.carried_functions));
   j.set("klp_symbols", Json::strings(k.klp_symbols));
   j.set("exported_symbols", Json::strings(k.exported_symbols));
+  j.set("glue_symbols", Json::strings(k.glue_symbols));
   Json sp = Json::object();
   for (const auto& [name, n] : k.special_entries) sp.set(name, n);
   j.set("special_entries", std::move(sp));

@@ -36,6 +36,7 @@ struct KlpObject {
   std::vector<std::string> carried_functions;  // unchanged helpers the target has inlined: copied along
   std::vector<std::string> klp_symbols;  // .klp.sym.* names
   std::vector<std::string> exported_symbols;
+  std::vector<std::string> glue_symbols;  // of KlpObjectRequest::glue_symbols, those the code refers to
   std::vector<std::pair<std::string, size_t>> special_entries;  // section, entries kept
 };
 
@@ -43,6 +44,9 @@ struct KlpObjectRequest {
   std::vector<std::string> functions;  // to replace
   std::string target_object = "vmlinux";
   std::string new_symbol_prefix = "relax_rmrr_new_";
+  // Names the replacement code calls that the module's own glue defines (templates/klp_glue.c.in): left as
+  // plain undefined symbols, which the module link resolves; never looked up in the kernel.
+  std::vector<std::string> glue_symbols;
 };
 
 Result<KlpObject> build_klp_object(const obj::Object& patched, const KlpObjectRequest& request, const TargetLookup& target,

@@ -18,6 +18,7 @@ namespace rr::klp {
 
 namespace {
 constexpr const char* kPatchObject = "livepatch_code.o";
+constexpr const char* kDevicesHeader = "relax_rmrr_devices.h";
 
 bool valid_module_name(const std::string& n) {
   if (n.empty() || n.size() > 55) return false;
@@ -49,7 +50,12 @@ Result<std::string> render_glue(const KlpObject& klp, const ModuleRequest& r) {
   if (r.require_direct_callbacks) {
     RR_ASSIGN(callbacks, render("klp_callbacks_require_direct.c.in", {{"MODULE_NAME", r.module_name}}));
     object_callbacks =
-        "\t\t.callbacks = {\n\t\t\t.post_patch = relax_rmrr_post_patch,\n\t\t\t.post_unpatch = relax_rmrr_post_unpatch,\n\t\t},";
+        "\t\t.callbacks = {\n\t\t\t.post_patch = relax_rmrr_post_patch,\n\t\t\t.pre_unpatch = relax_rmrr_pre_unpatch,\n"
+        "\t\t\t.post_unpatch = relax_rmrr_post_unpatch,\n\t\t},";
+  } else {
+    callbacks =
+        "/* Before 6.6 the replaced functions read the selection at every attach: a change needs no more work. */\n"
+        "static void relax_rmrr_selection_changed(void)\n{\n}\n";
   }
   return render("klp_glue.c.in", {{"MODULE_NAME", r.module_name},
                                   {"TOOL_VERSION", r.tool_version},
@@ -70,7 +76,10 @@ Status write_module_inputs(const KlpObject& klp, const ModuleRequest& r) {
   RR_CHECK(write_file_text(r.work_dir / fmt::format(".{}.cmd", kPatchObject),
                            fmt::format("cmd_{0} := relax-rmrr (prebuilt klp object)\n", (r.work_dir / kPatchObject).string())));
   RR_ASSIGN(std::string glue, render_glue(klp, r));
-  return write_file_text(r.work_dir / "klp_glue.c", glue);
+  RR_CHECK(write_file_text(r.work_dir / "klp_glue.c", glue));
+  // The `devices` grammar, shared with the tool (host/device_selection.h), next to the glue that includes it.
+  RR_ASSIGN(std::string_view devices_header, template_text(kDevicesHeader));
+  return write_file_text(r.work_dir / kDevicesHeader, std::string(devices_header));
 }
 
 Status reset_work_dir(const fs::path& dir) {

@@ -4,6 +4,7 @@
 #include "common/file.h"
 
 #include "compile/compile.h"
+#include "source/transform.h"
 
 #include <chrono>
 #include <thread>
@@ -105,6 +106,7 @@ Status BuildJob::start_klp_and_link() {
   RR_ASSIGN(layouts_, klp::layouts_from_btf(*c.kernel.btf));
   klp::KlpObjectRequest kreq;
   for (const auto& f : c.plan.replace) kreq.functions.push_back(f.name);
+  kreq.glue_symbols.emplace_back(source::kSelectionFunction);
   linker_ = std::thread([this, kreq, unsigned_req] {
     const PreparedChange& ch = *out_.change;
     klp::TargetLookup lookup = [&](const std::string& n) { return ch.symbols->lookup(n); };

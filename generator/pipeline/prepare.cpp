@@ -146,7 +146,7 @@ Result<std::unique_ptr<PreparedChange>> prepare_change(const analysis::AnalyzeIn
     progress.begin("finding the intel-iommu source and applying the relax transform");
     RR_ASSIGN(p->tree, find_source(source, release));
     RR_ASSIGN(std::string text, read_file_text(p->tree.iommu_c));
-    RR_ASSIGN(source::Transform transform, source::relax_transform(text, p->tree.iommu_c_relative));
+    RR_ASSIGN(source::Transform transform, source::relax_transform(text, p->tree.iommu_c_relative, source::RelaxScope::selected_devices));
     p->timings.set("source", progress.end());
 
     progress.begin("compiling original and patched objects");

@@ -32,20 +32,31 @@ Result<FunctionDefinition> find_relaxable_definition(std::string_view text, std:
   return d;
 }
 
-Result<Transform> relax_transform(std::string_view text, std::string_view display_path) {
+Result<Transform> relax_transform(std::string_view text, std::string_view display_path, RelaxScope scope) {
   const std::string_view fn = kRelaxFunction;
   RR_ASSIGN(const FunctionDefinition d, find_relaxable_definition(text, display_path));
-
-  // The new body keeps every parameter referenced, so -Wunused-parameter (-Werror builds) stays quiet.
-  std::string body = "{\n\t/* relax-rmrr: every RMRR is relaxable, as with intel_iommu=relax_rmrr */\n";
-  for (const auto& p : d.parameters) body += fmt::format("\t(void){};\n", p);
-  body += "\treturn true;\n}";
 
   Transform tr;
   tr.path = std::string(display_path);
   tr.function = std::string(fn);
   tr.line = d.line;
-  tr.edits.push_back(TextEdit{d.body_open, std::string(text.substr(d.body_open, d.body_close + 1 - d.body_open)), std::move(body)});
+  const std::string original_body(text.substr(d.body_open, d.body_close + 1 - d.body_open));
+  if (scope == RelaxScope::selected_devices) {
+    // Three insertions that add no line, so __LINE__ of everything below stays as compiled in the kernel: the
+    // declaration before the definition, the test before the original body, a brace closing the outer block.
+    // The first parameter is the device (find_relaxable_definition checked the shape).
+    tr.edits.push_back(TextEdit{d.decl_offset, "", fmt::format("bool {}(struct device *dev); ", kSelectionFunction)});
+    tr.edits.push_back(TextEdit{
+        d.body_open, "{",
+        fmt::format("{{ /* relax-rmrr: selected devices */ if ({}({})) return true; {{", kSelectionFunction, d.parameters.front())});
+    tr.edits.push_back(TextEdit{d.body_close, "}", "} }"});
+    return tr;
+  }
+  // The new body keeps every parameter referenced, so -Wunused-parameter (-Werror builds) stays quiet.
+  std::string body = "{\n\t/* relax-rmrr: every RMRR is relaxable, as with intel_iommu=relax_rmrr */\n";
+  for (const auto& p : d.parameters) body += fmt::format("\t(void){};\n", p);
+  body += "\treturn true;\n}";
+  tr.edits.push_back(TextEdit{d.body_open, original_body, std::move(body)});
   return tr;
 }
 

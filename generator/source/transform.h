@@ -29,10 +29,21 @@ struct Transform {
 };
 
 inline constexpr std::string_view kRelaxFunction = "device_rmrr_is_relaxable";
+// The function the livepatch's glue defines (templates/klp_glue.c.in) and the selective transform calls: true for
+// a device in the `devices` selection, and for every device while the selection is empty.
+inline constexpr std::string_view kSelectionFunction = "relax_rmrr_device_selected";
+
+enum class RelaxScope {
+  // `return true` for every device: the kernel patch, kpatch/ and intel_iommu=relax_rmrr.
+  every_device,
+  // The livepatch: true for the devices kSelectionFunction selects, the kernel's own answer for the others. The
+  // original body stays, as a block of its own after the test, so its declarations still open a block.
+  selected_devices,
+};
 
 // The relax transform of one intel-iommu source file. `display_path` is used in messages and as
 // Transform::path. Errors name the file and what was expected (ExitCode::bad_input).
-Result<Transform> relax_transform(std::string_view text, std::string_view display_path);
+Result<Transform> relax_transform(std::string_view text, std::string_view display_path, RelaxScope scope = RelaxScope::every_device);
 
 // The one definition of device_rmrr_is_relaxable() with the shape both transforms expect (this one and
 // option_transform.h's), or an Error that says what was found instead.

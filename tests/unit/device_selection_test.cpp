@@ -26,7 +26,9 @@ const std::vector<Case> kCases = {
     {"03:00.0,0000:03:00.0", "0000:03:00.0"},
     {"1:2.3", "0000:01:02.3"},
     {"AbCd:Ef:1F.7", "abcd:ef:1f.7"},
-    {"10000:00:1f.7", "00010000:00:1f.7"},
+    {"10000:00:1f.7", "10000:00:1f.7"},
+    {"7fffffff:00:1f.7", "7fffffff:00:1f.7"},
+    {"00010000:00:1f.7", "10000:00:1f.7"},
     {"03:00", "!"},
     {"03:00.8", "!"},
     {"03:20.0", "!"},
@@ -65,6 +67,20 @@ TEST(DeviceSelection, TheToolParsesEveryCaseAsExpected) {
   auto too_many = parse_device_selection(many(65));
   ASSERT_FALSE(too_many);
   EXPECT_NE(too_many.error().message.find("more addresses"), std::string::npos);
+}
+
+TEST(DeviceSelection, SelectsTheListedDevicesOrEveryDeviceWhenEmpty) {
+  auto some = parse_device_selection("03:00.0,0001:05:00.1");
+  ASSERT_TRUE(some);
+  EXPECT_TRUE(some->selects("0000:03:00.0"));
+  EXPECT_TRUE(some->selects("0001:05:00.1"));
+  EXPECT_FALSE(some->selects("0000:05:00.1"));  // another domain
+  EXPECT_FALSE(some->selects("0000:03:00.1"));
+  EXPECT_FALSE(some->selects("not-an-address"));
+  auto all = parse_device_selection("");
+  ASSERT_TRUE(all);
+  EXPECT_TRUE(all->all());
+  EXPECT_TRUE(all->selects("0000:03:00.0"));
 }
 
 TEST(DeviceSelection, TheModuleHeaderCompiledAsKernelCAgreesWithTheTool) {

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 using namespace rr;
 using namespace rr::source;
 
@@ -82,6 +84,48 @@ TEST(Transform, ReplacesTheDefinitionNotThePrototypeOrCalls) {
   // Everything else is untouched: the prototype, the caller.
   EXPECT_NE(patched.find("static bool device_rmrr_is_relaxable(struct device *dev);"), std::string::npos);
   EXPECT_NE(patched.find("\tif (device_rmrr_is_relaxable(dev))\n\t\treturn false;"), std::string::npos);
+}
+
+// The livepatch's transform: the selection first, then the kernel's own answer, compiled as kernel-style C
+// (declarations after statements are an error) with stand-ins for the kernel's types, and run.
+TEST(Transform, SelectedDevicesAskTheSelectionThenTheKernel) {
+  auto tr = relax_transform(kUpstreamLike, "drivers/iommu/intel/iommu.c", RelaxScope::selected_devices);
+  ASSERT_TRUE(tr.ok()) << tr.error().message;
+  auto patched = apply_edits(kUpstreamLike, tr->edits);
+  ASSERT_TRUE(patched.ok()) << patched.error().message;
+  // No line added or removed: __LINE__ below the function is what the kernel was compiled with.
+  EXPECT_EQ(std::count(patched->begin(), patched->end(), '\n'), std::count(kUpstreamLike.begin(), kUpstreamLike.end(), '\n'));
+  EXPECT_NE(body_of(*patched).find("IS_USB(pdev)"), std::string::npos) << "the kernel's own rule stays: " << *patched;
+
+  test::TempDir dir;
+  std::string program = *patched;
+  program.replace(program.find("#include <linux/pci.h>"), 22, R"(#include <stdbool.h>
+#include <stdio.h>
+struct device { int pci; int class_code; };
+struct pci_dev { int class; };
+static struct pci_dev the_pdev;
+#define dev_is_pci(d) ((d)->pci)
+#define to_pci_dev(d) (the_pdev.class = (d)->class_code, &the_pdev)
+static int selected;
+bool relax_rmrr_device_selected(struct device *dev) { (void)dev; return selected; })");
+  program += R"(
+int main(void)
+{
+	struct device nic = { 1, 0x020000 }, usb = { 1, 0x0c0300 }, acpi = { 0, 0 };
+	for (selected = 0; selected < 2; selected++)
+		printf("%d%d%d", device_rmrr_is_relaxable(&nic), device_rmrr_is_relaxable(&usb), device_rmrr_is_relaxable(&acpi));
+	printf("\n");
+	return device_is_rmrr_locked(&nic);
+}
+)";
+  ASSERT_TRUE(write_file_text(dir.path() / "t.c", program));
+  auto built = test::run_command(fmt::format(
+      "gcc -std=gnu11 -Wall -Wextra -Wno-unused-function -Wdeclaration-after-statement -Werror -o '{0}/t' '{0}/t.c'", dir.path().string()));
+  ASSERT_EQ(built.exit_code, 0) << built.output << program;
+  auto ran = test::run_command(fmt::format("'{}/t'", dir.path().string()));
+  // Not selected: only the USB device (the kernel's rule); selected: all three. The NIC ends selected: not locked.
+  EXPECT_EQ(ran.output, "010111\n");
+  EXPECT_EQ(ran.exit_code, 0);
 }
 
 TEST(Transform, IsIdempotentInShapeAndAcceptsItsOwnOutput) {
