@@ -26,6 +26,7 @@ Command add_enable_command(CLI::App& root);
 Command add_disable_command(CLI::App& root);
 Command add_unload_command(CLI::App& root);
 Command add_status_command(CLI::App& root);
+Command add_devices_command(CLI::App& root);
 Command add_wait_command(CLI::App& root);
 Command add_install_command(CLI::App& root);
 Command add_boot_command(CLI::App& root);

@@ -7,6 +7,7 @@
 #include "host/pci.h"
 #include "host/rmrr_map.h"
 #include "lifecycle/boot.h"
+#include "lifecycle/selection.h"
 
 #include <fmt/core.h>
 
@@ -55,10 +56,25 @@ bool relax_in_force(const host::Facts& f, const std::string& patch_name) {
   return f.relax_rmrr_on_cmdline && f.proxmox_knows_relax_rmrr;
 }
 
-std::string locked_list(const rmrr::Map& map, const pci::Topology& topo) {
+// The `devices` selection that decides which devices are relaxed: the enabled relax-rmrr livepatch's, else the
+// persisted one that the next load will use.
+Result<host::DeviceSelection> selection_in_force(const host::Facts& f, const std::string& patch_name) {
+  lifecycle::Env env;
+  env.root = f.root;
+  for (const auto& lp : f.livepatches)
+    if ((lp.marked || lp.name == patch_name) && lp.enabled) {
+      RR_ASSIGN(auto in_module, lifecycle::read_module_selection(env, lp.name));
+      if (in_module) return *in_module;
+      return host::DeviceSelection{};  // a module without the parameter relaxes every device
+    }
+  return lifecycle::read_persisted_selection(f.root);
+}
+
+// The locked devices, selected (the default) or left out of the selection.
+std::string locked_list(const rmrr::Map& map, const pci::Topology& topo, bool selected = true) {
   std::string out;
   for (const auto& e : map.devices) {
-    if (e.verdict != rmrr::Verdict::locked) continue;
+    if (e.verdict != rmrr::Verdict::locked || e.selected.value_or(true) != selected) continue;
     if (!out.empty()) out += ", ";
     out += topo.devices[static_cast<size_t>(e.device)].address.str();
   }
@@ -82,15 +98,25 @@ Conclusion conclude(const host::Facts& f, const dmar::Table* table, const rmrr::
             "Add intel_iommu=on to the kernel command line (e.g. GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub) and reboot.",
             1};
   }
+  // Devices the administrator left out of the `devices` selection stay locked on purpose: said, never a failure.
+  std::string kept = map.not_selected_count() == 0
+                         ? ""
+                         : fmt::format(" {} RMRR device(s) stay locked because the `devices` selection leaves them out: {}.",
+                                       map.not_selected_count(), locked_list(map, topo, false));
   if (locked == 0) {
     bool relaxed = std::any_of(map.devices.begin(), map.devices.end(), [](const auto& e) { return e.verdict == rmrr::Verdict::relaxed; });
     if (relaxed)
-      return {"relaxed", "RMRR-covered devices are relaxed: they can be attached to VFIO now.",
-              "Bind the device to vfio-pci and start the VM. `relax-rmrr disable` restores the kernel's default.", 0};
+      return {"relaxed", "RMRR-covered devices are relaxed: they can be attached to VFIO now." + kept,
+              "Bind the device to vfio-pci and start the VM. `relax-rmrr disable` restores the kernel's default." +
+                  std::string(kept.empty() ? "" : " `relax-rmrr devices add ADDRESS` relaxes another."),
+              0};
+    if (!kept.empty())
+      return {"not-selected", kept.substr(1), "`relax-rmrr devices add ADDRESS` relaxes one of them; nothing else to do.", 0};
     return {"ok", "RMRRs exist, but only for devices the kernel already relaxes (USB, graphics) or for empty slots.",
             "Nothing to do for relax-rmrr.", 0};
   }
-  std::string summary = fmt::format("{} device(s) are RMRR-locked and cannot be attached to a VM: {}.", locked, locked_list(map, topo));
+  std::string summary =
+      fmt::format("{} device(s) are RMRR-locked and cannot be attached to a VM: {}.{}", locked, locked_list(map, topo), kept);
   if (f.proxmox_knows_relax_rmrr)
     return {"locked", summary,
             "This Proxmox kernel already has the option: add intel_iommu=relax_rmrr to the command line and reboot "
@@ -155,9 +181,12 @@ void print_human(const host::Facts& f, const dmar::Table* table, const std::stri
       const auto& d = topo.devices[static_cast<size_t>(e.device)];
       std::string rmrrs;
       for (const auto& g : e.regions) rmrrs += fmt::format("{}#{}", rmrrs.empty() ? "" : ",", g.rmrr_index);
-      fmt::print("  {}  {:04x}:{:04x}  class {:06x}  {:<12} group {:<4} {:<9} RMRR {}\n", d.address.str(), d.vendor, d.device_id,
-                 d.class_code, d.driver.empty() ? "(no driver)" : d.driver, d.iommu_group ? fmt::format("{}", *d.iommu_group) : "-",
-                 rmrr::verdict_name(e.verdict), rmrrs);
+      // relaxed; locked and selectable (relax-rmrr would relax it); locked and not selected (left so on purpose)
+      std::string state = e.verdict == rmrr::Verdict::locked ? (e.selected == false ? "locked, not selected" : "locked, selectable")
+                                                             : rmrr::verdict_name(e.verdict);
+      fmt::print("  {}  {:04x}:{:04x}  class {:06x}  {:<12} group {:<4} {:<20} RMRR {}\n", d.address.str(), d.vendor, d.device_id,
+                 d.class_code, d.driver.empty() ? "(no driver)" : d.driver, d.iommu_group ? fmt::format("{}", *d.iommu_group) : "-", state,
+                 rmrrs);
       fmt::print(
           "      {}{}\n", e.reason,
           e.broken_path ? "; its RMRR scope is written with the device's own bus (the kernel applies its \"broken RMRR\" workaround)" : "");
@@ -220,8 +249,10 @@ int run_doctor(const DoctorOptions& o) {
 
   auto topo = pci::read_topology(root / "sys");
   if (!topo) return report_error(topo.error());
+  auto selection = selection_in_force(facts, o.patch_name);
+  if (!selection) return report_error(selection.error());
   rmrr::Map map;
-  if (table) map = rmrr::map_devices(*table, *topo, relax_in_force(facts, o.patch_name));
+  if (table) map = rmrr::map_devices(*table, *topo, relax_in_force(facts, o.patch_name), *selection);
   BootFacts boot = read_boot_facts(root, facts.kernel_release, o.patch_name);
   Conclusion c = conclude(facts, table ? &*table : nullptr, map, *topo, boot, o);
 

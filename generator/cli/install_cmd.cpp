@@ -4,6 +4,7 @@
 #include "cli/validators.h"
 #include "lifecycle/boot.h"
 #include "lifecycle/install.h"
+#include "lifecycle/selection.h"
 
 #include <fmt/core.h>
 
@@ -22,7 +23,14 @@ int record_consent(const std::filesystem::path& root) {
 }
 
 int run_install(const lifecycle::InstallRequest& req) {
-  if (req.module.empty()) return record_consent(req.root);
+  if (req.module.empty()) {
+    if (req.devices) {
+      if (auto s = lifecycle::persist_selection(req.root, *req.devices); !s) return report_error(s.error());
+      fmt::print("Kept the selection ({}) in {}\n", req.devices->all() ? "every RMRR device" : req.devices->text,
+                 lifecycle::selection_file(req.root).string());
+    }
+    return record_consent(req.root);
+  }
   auto r = lifecycle::install(req);
   if (!r) return report_error(r.error());
   fmt::print("Installed {} for kernel {}\n", r->module_name, r->release);
@@ -42,6 +50,7 @@ Command add_install_command(CLI::App& root) {
   auto no_depmod = std::make_shared<bool>(false);
   auto no_enable = std::make_shared<bool>(false);
   auto module = std::make_shared<std::string>();
+  auto devices = std::make_shared<std::string>();
   CLI::App* app = root.add_subcommand(
       "install", "Agree that the livepatch loads at boot; with FILE, also install that module and a unit that loads it");
   app->add_option("file", *module, "The .ko from `relax-rmrr build` (none: only record the agreement)");
@@ -53,19 +62,23 @@ Command add_install_command(CLI::App& root) {
                   "Kernel release (default: the module's vermagic->check(kernel_release_check()); must agree with it)");
   app->add_flag("--no-depmod", *no_depmod, "Do not run depmod");
   app->add_flag("--no-enable", *no_enable, "Write the unit but do not enable it");
+  CLI::Option* devices_option = app->add_option("--devices", *devices, kDevicesOptionHelp)->check(devices_check());
   app->footer(
       "Without FILE: records the administrator's agreement (/etc/relax-rmrr/consent) that the packaged boot unit\n"
       "waits for: the same as answering yes to the relax-rmrr package's debconf question.\n"
       "With FILE: also writes /lib/modules/R/updates/NAME.ko, runs depmod R, writes /etc/systemd/system/\n"
       "relax-rmrr.service (its comments explain the ordering) and links it into sysinit.target.wants.\n"
+      "--devices LIST keeps the selection in /etc/relax-rmrr/devices, which every later load uses (without it, the\n"
+      "one kept there, if any: absent, every RMRR device is relaxed).\n"
       "Does not load anything now: use load.\n"
       "Exit codes: 0 installed, 2 not a livepatch module, 3 file missing, 4 built for another kernel, 5 not permitted.");
-  return {app, [o, root_dir, no_depmod, no_enable, module] {
+  return {app, [o, root_dir, no_depmod, no_enable, module, devices, devices_option] {
             lifecycle::InstallRequest req = *o;
             req.root = *root_dir;
             req.module = *module;
             req.depmod = !*no_depmod;
             req.enable = !*no_enable;
+            if (devices_option->count()) req.devices = parse_devices_option(*devices).value();  // checked at parse time
             return run_install(req);
           }};
 }

@@ -97,3 +97,19 @@ void add_transition_options(CLI::App* app, LifecycleOptions& o) {
 }
 
 }  // namespace rr::cli
+
+namespace rr::cli {
+
+Json devices_json(const std::optional<host::DeviceSelection>& devices) {
+  if (!devices) return Json();
+  return devices->all() ? Json("all") : Json::strings(devices->addresses);
+}
+
+std::string relaxed_sentence(const std::optional<host::DeviceSelection>& devices) {
+  if (!devices || devices->all()) return "Every RMRR is now relaxable";
+  std::string list;
+  for (const auto& a : devices->addresses) list += (list.empty() ? "" : ", ") + a;
+  return fmt::format("The RMRRs of {} are now relaxable; every other device keeps the kernel's behaviour", list);
+}
+
+}  // namespace rr::cli

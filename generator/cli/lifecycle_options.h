@@ -1,6 +1,8 @@
 // Options and plumbing shared by the lifecycle subcommands (load, enable, disable, unload, status, wait).
 #pragma once
 
+#include "common/json.h"
+#include "host/device_selection.h"
 #include "lifecycle/lifecycle.h"
 #include "lifecycle/status.h"
 
@@ -52,5 +54,10 @@ Result<std::string> livepatch_name(const LifecycleOptions& o, const lifecycle::E
 
 void print_transition(const std::string& name, const lifecycle::TransitionResult& t);
 void print_notes(const std::vector<std::string>& notes);
+
+// A module's selection for --json: ["0000:03:00.0", ...], "all", or null (a module without the parameter).
+Json devices_json(const std::optional<host::DeviceSelection>& devices);
+// "Every RMRR is now relaxable" / "The RMRRs of 0000:03:00.0 are now relaxable".
+std::string relaxed_sentence(const std::optional<host::DeviceSelection>& devices);
 
 }  // namespace rr::cli

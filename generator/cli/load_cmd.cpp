@@ -2,6 +2,8 @@
 #include "cli/commands.h"
 #include "cli/lifecycle_options.h"
 #include "cli/output.h"
+#include "cli/validators.h"
+#include "lifecycle/selection.h"
 
 #include <fmt/core.h>
 
@@ -12,21 +14,29 @@ namespace {
 struct LoadCmdOptions {
   LifecycleOptions common;
   std::string file = "relax_rmrr.ko";
-  bool json = false;
+  std::string devices;
+  const CLI::Option* devices_option = nullptr;
 };
 
 int run_load(const LoadCmdOptions& o) {
   LifecycleContext ctx(o.common);
   lifecycle::LoadOptions lo;
   lo.wait = ctx.wait();
+  if (o.devices_option->count()) lo.devices = parse_devices_option(o.devices).value();  // checked at parse time
   auto r = lifecycle::load(ctx.env(), o.file, lo);
   if (!r) return report_error(r.error());
+  // Kept for the next loads (enable, the boot unit) once the kernel took it.
+  if (lo.devices) {
+    auto kept = lifecycle::persist_selection(ctx.env().root, *lo.devices);
+    if (!kept) return report_error(kept.error());
+  }
   if (o.common.json) {
     Json j = Json::object();
     j.set("name", r->name);
     j.set("action", r->action);
     j.set("replaced", Json::strings(r->replaced));
     j.set("transition_seconds", r->transition.seconds);
+    j.set("devices", devices_json(r->devices));
     j.set("simulated", ctx.simulated());
     print_json(j);
     return 0;
@@ -37,7 +47,8 @@ int run_load(const LoadCmdOptions& o) {
   print_transition(r->name, r->transition);
   for (const auto& x : r->replaced) fmt::print("  replaced the livepatch {} (atomic replace)\n", x);
   print_notes(r->notes);
-  fmt::print("Every RMRR is now relaxable. `relax-rmrr status` shows the state; `relax-rmrr disable` restores the kernel's behaviour.\n");
+  fmt::print("{}. `relax-rmrr status` shows the state; `relax-rmrr disable` restores the kernel's behaviour.\n",
+             relaxed_sentence(r->devices));
   return 0;
 }
 
@@ -47,6 +58,7 @@ Command add_load_command(CLI::App& root) {
   auto o = std::make_shared<LoadCmdOptions>();
   CLI::App* app = root.add_subcommand("load", "Load a relax-rmrr livepatch module and wait until it is in force");
   app->add_option("file", o->file, "The .ko from `relax-rmrr build` (.ko.xz/.zst/.gz too)")->capture_default_str();
+  o->devices_option = app->add_option("--devices", o->devices, kDevicesOptionHelp)->check(devices_check());
   add_root_option(app, o->common);
   add_timeout_option(app, o->common);
   app->add_flag("--json", o->common.json, "Print a JSON summary on stdout");
@@ -56,6 +68,8 @@ Command add_load_command(CLI::App& root) {
       "module.sig_enforce is refused (exit 5) before the kernel sees it. Then finit_module(2), and a wait for the\n"
       "transition (progress on stderr; on a stall the blocking tasks and the choices). Loading the same build twice\n"
       "does nothing; a build under another name replaces the loaded patch atomically (.replace) and its module goes.\n"
+      "Without --devices the selection kept in /etc/relax-rmrr/devices applies (none kept: every RMRR device); a\n"
+      "module built before relax-rmrr 0.3 has no `devices` parameter and is refused when a selection applies.\n"
       "Exit codes: 0 in force, 1 transition did not finish / kernel busy, 2 not a usable module, 3 file missing,\n"
       "4 refused (another kernel, another build active), 5 the host forbids it (lockdown, signatures, not root).");
   return {app, [o] { return run_load(*o); }};

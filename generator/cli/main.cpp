@@ -21,13 +21,13 @@ int run(int argc, char** argv) {
   app.fallthrough();
 
   std::vector<rr::cli::Command> commands{
-      rr::cli::add_dmar_command(app),       rr::cli::add_doctor_command(app), rr::cli::add_analyze_command(app),
-      rr::cli::add_kallsyms_command(app),   rr::cli::add_diff_command(app),   rr::cli::add_build_command(app),
-      rr::cli::add_load_command(app),       rr::cli::add_enable_command(app), rr::cli::add_disable_command(app),
-      rr::cli::add_unload_command(app),     rr::cli::add_status_command(app), rr::cli::add_wait_command(app),
-      rr::cli::add_install_command(app),    rr::cli::add_boot_command(app),   rr::cli::add_uninstall_command(app),
-      rr::cli::add_package_command(app),    rr::cli::add_verify_command(app), rr::cli::add_patch_command(app),
-      rr::cli::add_completion_command(app),
+      rr::cli::add_dmar_command(app),      rr::cli::add_doctor_command(app),     rr::cli::add_analyze_command(app),
+      rr::cli::add_kallsyms_command(app),  rr::cli::add_diff_command(app),       rr::cli::add_build_command(app),
+      rr::cli::add_load_command(app),      rr::cli::add_enable_command(app),     rr::cli::add_disable_command(app),
+      rr::cli::add_unload_command(app),    rr::cli::add_status_command(app),     rr::cli::add_devices_command(app),
+      rr::cli::add_wait_command(app),      rr::cli::add_install_command(app),    rr::cli::add_boot_command(app),
+      rr::cli::add_uninstall_command(app), rr::cli::add_package_command(app),    rr::cli::add_verify_command(app),
+      rr::cli::add_patch_command(app),     rr::cli::add_completion_command(app),
   };
 
   try {

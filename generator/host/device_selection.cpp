@@ -31,7 +31,9 @@ Result<DeviceSelection> parse_device_selection(std::string_view text) {
                       : rc == RELAX_RMRR_DEVICES_TOO_MANY ? "more addresses than the module holds"
                       : rc == RELAX_RMRR_DEVICES_TOO_LONG ? "the list is too long"
                                                           : "expected [domain:]bus:device.function, separated by commas";
-    Error e = make_error(ExitCode::bad_input, "devices '{}': {} at character {}", text.substr(0, 80), why, at + 1);
+    std::string_view shown = text.substr(0, 80);
+    if (shown.ends_with('\n')) shown.remove_suffix(1);
+    Error e = make_error(ExitCode::bad_input, "devices '{}': {} at character {}", shown, why, at + 1);
     e.hint = fmt::format("PCI addresses as lspci -D prints them, e.g. 0000:03:00.0,0000:05:00.1 (at most {})", RELAX_RMRR_MAX_DEVICES);
     return e;
   }

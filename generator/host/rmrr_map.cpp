@@ -16,15 +16,21 @@ std::string verdict_name(Verdict v) {
 }
 
 size_t Map::locked_count() const {
-  return static_cast<size_t>(std::count_if(devices.begin(), devices.end(), [](const auto& d) { return d.verdict == Verdict::locked; }));
+  return static_cast<size_t>(
+      std::count_if(devices.begin(), devices.end(), [](const auto& d) { return d.verdict == Verdict::locked && d.selected != false; }));
 }
 
-Map map_devices(const dmar::Table& table, const pci::Topology& topo, bool relax_active) {
+size_t Map::not_selected_count() const {
+  return static_cast<size_t>(
+      std::count_if(devices.begin(), devices.end(), [](const auto& d) { return d.verdict == Verdict::locked && d.selected == false; }));
+}
+
+Map map_devices(const dmar::Table& table, const pci::Topology& topo, bool relax_active, const host::DeviceSelection& selection) {
   Map map;
   auto entry_for = [&](int device) -> DeviceEntry& {
     for (auto& e : map.devices)
       if (e.device == device) return e;
-    map.devices.push_back(DeviceEntry{device, {}, Verdict::locked, {}, false, false});
+    map.devices.push_back(DeviceEntry{device, {}, Verdict::locked, {}, false, false, std::nullopt});
     return map.devices.back();
   };
   for (size_t i = 0; i < table.rmrrs.size(); ++i) {
@@ -49,13 +55,16 @@ Map map_devices(const dmar::Table& table, const pci::Topology& topo, bool relax_
     } else if (d.is_display()) {
       e.verdict = Verdict::relaxable;
       e.reason = "graphics device: the kernel treats its RMRRs as relaxable";
-    } else if (relax_active) {
+    } else if (e.selected = selection.selects(d.address.str()); relax_active && *e.selected) {
       e.verdict = Verdict::relaxed;
-      e.reason = "relax-rmrr semantics in force: its RMRRs are relaxable";
+      e.reason = selection.all() ? "relax-rmrr semantics in force: its RMRRs are relaxable"
+                                 : "relax-rmrr semantics in force and the device is in the `devices` selection: its RMRRs are relaxable";
     } else {
       e.verdict = Verdict::locked;
       e.reason = e.via_bridge_scope ? "below a bridge that an RMRR names: the kernel refuses VM domains for it"
                                     : "named by an RMRR: the kernel refuses VM domains for it";
+      if (!*e.selected)
+        e.reason += "; not in the `devices` selection, so relax-rmrr leaves it so (relax-rmrr devices add " + d.address.str() + ")";
     }
   }
   std::sort(map.devices.begin(), map.devices.end(), [&](const DeviceEntry& a, const DeviceEntry& b) {
@@ -90,6 +99,7 @@ Json to_json(const Map& map, const pci::Topology& topo) {
     j.set("reason", e.reason);
     j.set("via_bridge_scope", e.via_bridge_scope);
     j.set("broken_path", e.broken_path);
+    j.set("selected", e.selected ? Json(*e.selected) : Json());
     devices.push(std::move(j));
   }
   Json scopes = Json::array();

@@ -2,9 +2,11 @@
 #pragma once
 
 #include "common/json.h"
+#include "host/device_selection.h"
 #include "host/dmar.h"
 #include "host/pci.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,9 @@ struct DeviceEntry {
   std::string reason;
   bool via_bridge_scope = false;
   bool broken_path = false;
+  // Whether the `devices` selection covers it (every device when the selection is empty); empty for the devices
+  // the kernel relaxes itself. A locked device with selected == false stays locked by the administrator's choice.
+  std::optional<bool> selected;
 };
 
 struct ScopeEntry {
@@ -41,11 +46,13 @@ struct ScopeEntry {
 struct Map {
   std::vector<ScopeEntry> scopes;
   std::vector<DeviceEntry> devices;  // sorted by address
-  size_t locked_count() const;
+  size_t locked_count() const;  // locked, and selected (or no selection): what relax-rmrr is asked to relax
+  size_t not_selected_count() const;  // locked and left out of the selection
 };
 
-// relax_active: the relax semantics are in force (livepatch enabled, or the kernel option).
-Map map_devices(const dmar::Table& table, const pci::Topology& topo, bool relax_active);
+// relax_active: the relax semantics are in force (livepatch enabled, or the kernel option); `selection`: the
+// devices they cover (the livepatch's `devices`; empty: every device).
+Map map_devices(const dmar::Table& table, const pci::Topology& topo, bool relax_active, const host::DeviceSelection& selection = {});
 
 Json to_json(const Map& map, const pci::Topology& topo);
 

@@ -1,4 +1,5 @@
 #include "lifecycle/install.h"
+#include "lifecycle/selection.h"
 
 #include "common/atomic_file.h"
 #include "common/file.h"
@@ -113,6 +114,14 @@ Result<InstallReport> install(const InstallRequest& req) {
     e.hint = "build it for " + rep.release + ": relax-rmrr build --kernel-release " + rep.release + " ...";
     return e;
   }
+  // The unit's modprobe passes the persisted selection: this module must be able to take it.
+  host::DeviceSelection selection;
+  if (req.devices) {
+    selection = *req.devices;
+  } else {
+    RR_ASSIGN(selection, read_persisted_selection(req.root));
+  }
+  RR_CHECK(check_takes_selection(m, selection));
   std::error_code ec;
   if (!fs::is_directory(req.root / "lib/modules" / rep.release, ec))
     rep.notes.push_back(fmt::format("kernel {} is not installed here (no /lib/modules/{}); installing anyway", rep.release, rep.release));
@@ -140,6 +149,10 @@ Result<InstallReport> install(const InstallRequest& req) {
     if (::symlinkat((fs::path("/etc/systemd/system") / unit).c_str(), wants.get(), unit.c_str()) != 0)
       return make_error(ExitCode::environment, "cannot enable {}: {}: {}", unit, link.string(), std::strerror(errno));
     rep.written.push_back(link);
+  }
+  if (req.devices) {
+    RR_CHECK(persist_selection(req.root, selection));
+    rep.written.push_back(selection_file(req.root));
   }
   if (req.depmod) RR_CHECK(run_depmod(req.root, rep.release, rep.notes));
   daemon_reload(req.root, rep.notes);

@@ -4,9 +4,11 @@
 #pragma once
 
 #include "common/result.h"
+#include "host/device_selection.h"
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,8 @@ struct InstallRequest {
   bool depmod = true;
   bool enable = true;  // link the unit into sysinit.target.wants
   std::string tool_version;
+  // --devices: persisted (lifecycle/selection.h) for the unit's loads; refused for a module without the parameter.
+  std::optional<host::DeviceSelection> devices;
 };
 struct InstallReport {
   std::string release;

@@ -2,6 +2,7 @@
 
 #include "host/livepatch_sysfs.h"
 #include "lifecycle/module_location.h"
+#include "lifecycle/selection.h"
 
 #include <fmt/format.h>
 
@@ -35,6 +36,13 @@ Result<LoadReport> load(const Env& env, const fs::path& file, const LoadOptions&
     return e;
   }
   RR_CHECK(check_signing_policy(env, m));
+  host::DeviceSelection selection;
+  if (options.devices) {
+    selection = *options.devices;
+  } else {
+    RR_ASSIGN(selection, read_persisted_selection(env.root));
+  }
+  RR_CHECK(check_takes_selection(m, selection));
 
   LoadReport r;
   r.name = m.name;
@@ -62,6 +70,12 @@ Result<LoadReport> load(const Env& env, const fs::path& file, const LoadOptions&
       RR_ASSIGN(r.transition, wait_transition(env, m.name, options.wait));
       if (!r.transition.done) return stall_error(m.name, r.transition);
       record_loaded_file(env, m.name, file);
+      RR_ASSIGN(r.devices, read_module_selection(env, m.name));
+      if (options.devices && r.devices && r.devices->text != selection.text) {
+        RR_CHECK(apply_module_selection(env, m.name, selection));
+        r.notes.push_back(fmt::format("the loaded module's selection changed from '{}' to '{}'", r.devices->text, selection.text));
+        r.devices = selection;
+      }
       return r;
     }
     if (patch) {  // being disabled: let that finish, then load again
@@ -85,7 +99,7 @@ Result<LoadReport> load(const Env& env, const fs::path& file, const LoadOptions&
   for (const auto& lp : patches)
     if (lp.name != m.name && lp.enabled) before.push_back(lp.name);
 
-  RR_CHECK(env.ops->load(m));
+  RR_CHECK(env.ops->load(m, load_parameters(selection)));
   record_loaded_file(env, m.name, file);
   RR_ASSIGN(r.transition, wait_transition(env, m.name, options.wait));
   if (!r.transition.done) return stall_error(m.name, r.transition);
@@ -94,6 +108,10 @@ Result<LoadReport> load(const Env& env, const fs::path& file, const LoadOptions&
     e.hint = "dmesg; relax-rmrr status";
     return e;
   }
+  RR_ASSIGN(r.devices, read_module_selection(env, m.name));
+  if (r.devices && r.devices->text != selection.text)
+    return make_error(ExitCode::failure, "the module {} holds the selection '{}', not the '{}' it was loaded with", m.name, r.devices->text,
+                      selection.text);
   // .replace = true: every livepatch enabled before is replaced; free their modules.
   for (const auto& old : before) {
     RR_ASSIGN(auto p, find_livepatch(env.sys(), old));

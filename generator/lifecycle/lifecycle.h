@@ -10,12 +10,14 @@
 #pragma once
 
 #include "common/result.h"
+#include "host/device_selection.h"
 #include "lifecycle/env.h"
 #include "lifecycle/module_file.h"
 #include "lifecycle/module_ops.h"
 #include "lifecycle/transition.h"
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,9 @@ struct LoadOptions {
   WaitOptions wait;
   std::string expected_name;  // --name: refuse a module whose name differs (empty: any)
   bool allow_other_kernel = false;  // tests: skip the vermagic check
+  // The devices to relax (--devices). Empty: the persisted selection (lifecycle/selection.h), every device when
+  // none is persisted. Given to an already loaded module, it is written to its parameter.
+  std::optional<host::DeviceSelection> devices;
 };
 
 struct LoadReport {
@@ -33,10 +38,12 @@ struct LoadReport {
   std::vector<std::string> replaced;  // livepatches our .replace took over
   std::vector<std::string> notes;
   TransitionResult transition;
+  std::optional<host::DeviceSelection> devices;  // the module's selection in force (empty: it has no parameter)
 };
 
-// Load FILE: checks (livepatch, kernel release, signatures, another transition), finit_module, waits for the
-// transition, removes the modules of patches it replaced. Loading the same build twice is a no-op.
+// Load FILE: checks (livepatch, kernel release, signatures, the selection fits the module, another transition),
+// finit_module with the selection as `devices=`, waits for the transition, removes the modules of patches it
+// replaced. Loading the same build twice is a no-op (apart from writing an explicitly given selection).
 Result<LoadReport> load(const Env& env, const std::filesystem::path& file, const LoadOptions& options);
 
 // enable: an enabled patch: nothing to do; a patch being disabled: reverse the transition; a freed patch or

@@ -31,7 +31,12 @@ Result<ModuleFile> parse_module_image(Bytes image, const fs::path& origin) {
     if (end == std::string_view::npos) end = text.size();
     std::string_view entry = text.substr(at, end - at);
     size_t eq = entry.find('=');
-    if (eq != std::string_view::npos) m.modinfo.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+    if (eq != std::string_view::npos) {
+      std::string_view key = entry.substr(0, eq), value = entry.substr(eq + 1);
+      m.modinfo.emplace(std::string(key), std::string(value));
+      if ((key == "parm" || key == "parmtype") && value.find(':') != std::string_view::npos)
+        m.parameters.emplace(value.substr(0, value.find(':')));
+    }
     at = end + 1;
   }
   m.vermagic = m.field("vermagic");

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string>
 
 namespace rr::lifecycle {
@@ -19,6 +20,7 @@ struct ModuleFile {
   std::filesystem::path path;
   std::string name;  // modinfo name=, else the file name without .ko, '-' -> '_'
   std::map<std::string, std::string> modinfo;  // first value of each key
+  std::set<std::string> parameters;  // every parameter the module declares (modinfo parm= and parmtype=)
   std::string vermagic;  // "6.1.0-56-amd64 SMP preempt mod_unload modversions "
   std::string vermagic_release;  // its first word: the kernel release the module was built for
   std::string build_id;  // lower-case hex, empty when the module has no .note.gnu.build-id

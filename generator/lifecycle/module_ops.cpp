@@ -1,6 +1,7 @@
 #include "lifecycle/module_ops.h"
 
 #include "common/file.h"
+#include "host/device_selection.h"
 #include "host/livepatch_sysfs.h"
 
 #include <fcntl.h>
@@ -34,22 +35,43 @@ class SyscallOps : public ModuleOps {
   rr::Status write_attribute(const std::string& patch, const std::string& attribute, bool value) override {
     return write_livepatch_attribute(sys_, patch, attribute, value);
   }
-  rr::Status load(const ModuleFile& m) override {
+  rr::Status load(const ModuleFile& m, const std::string& parameters) override {
     long rc;
     if (!m.compressed) {
       // finit_module: the kernel reads the file itself, so security modules that vouch for files (IMA,
       // LoadPin) see where the module came from; init_module would hand them anonymous bytes.
       int fd = ::open(m.path.c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0) return make_error(ExitCode::missing, "cannot open {}: {}", m.path.string(), std::strerror(errno));
-      rc = ::syscall(SYS_finit_module, fd, "", 0);
+      rc = ::syscall(SYS_finit_module, fd, parameters.c_str(), 0);
       int err = errno;
       ::close(fd);
       errno = err;
     } else {
-      rc = ::syscall(SYS_init_module, m.image.data(), m.image.size(), "");
+      rc = ::syscall(SYS_init_module, m.image.data(), m.image.size(), parameters.c_str());
     }
     if (rc == 0) return ok_status();
     return load_error(m, errno);
+  }
+
+  rr::Status write_parameter(const std::string& module, const std::string& parameter, const std::string& value) override {
+    fs::path file = sys_ / "module" / module / "parameters" / parameter;
+    int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      return make_error(err == ENOENT                   ? ExitCode::missing
+                        : err == EACCES || err == EPERM ? ExitCode::environment
+                                                        : ExitCode::failure,
+                        "cannot open {}: {}", file.string(), std::strerror(err));
+    }
+    std::string text = value + "\n";  // one write(2): sysfs hands the module the whole value
+    ssize_t n = ::write(fd, text.data(), text.size());
+    int err = errno;
+    ::close(fd);
+    if (n == static_cast<ssize_t>(text.size())) return ok_status();
+    Error e = make_error(err == EINVAL ? ExitCode::bad_input : ExitCode::failure, "the module {} refused '{}' in {}: {}", module, value,
+                         file.string(), n < 0 ? std::strerror(err) : "short write");
+    if (err == EINVAL) e.hint = "the module kept its selection; dmesg says what it found wrong";
+    return e;
   }
 
   rr::Status remove(const std::string& name) override {
@@ -135,13 +157,35 @@ class SimulatedOps : public ModuleOps {
     }
     return write_livepatch_attribute(root_ / "sys", patch, attribute, value);
   }
-  rr::Status load(const ModuleFile& m) override {
+  rr::Status write_parameter(const std::string& module, const std::string& parameter, const std::string& value) override {
+    fs::path file = root_ / "sys/module" / module / "parameters" / parameter;
+    std::error_code ec;
+    if (!fs::exists(file, ec)) return make_error(ExitCode::missing, "cannot open {}: No such file or directory", file.string());
+    if (parameter != "devices") return put(file, value + "\n");
+    auto selection = host::parse_device_selection(value);
+    if (!selection)
+      return make_error(ExitCode::bad_input, "the module {} refused '{}' in {}: Invalid argument", module, value, file.string());
+    return put(file, selection->text + "\n");
+  }
+  rr::Status load(const ModuleFile& m, const std::string& parameters) override {
     fs::path mod = root_ / "sys/module" / m.name;
     std::error_code ec;
     if (fs::exists(mod / "initstate", ec)) return make_error(ExitCode::failure, "a module named {} is already loaded", m.name);
     RR_CHECK(put(mod / "initstate", "live\n"));
     RR_CHECK(put(mod / "refcnt", "0\n"));
     RR_CHECK(put(mod / "taint", "K\n"));
+    // The parameters the module declares, as the kernel shows them; a value the module refuses fails the load.
+    if (m.parameters.count("devices")) {
+      std::string devices;
+      if (parameters.starts_with("devices=")) devices = parameters.substr(8);
+      auto selection = host::parse_device_selection(devices);
+      if (!selection) {
+        std::error_code ignored;
+        fs::remove_all(mod, ignored);
+        return make_error(ExitCode::refused, "the kernel refused {}: the module rejected its parameters (EINVAL)", m.path.string());
+      }
+      RR_CHECK(put(mod / "parameters/devices", selection->text + "\n"));
+    }
     if (!m.build_id.empty()) {
       std::string note;
       auto u32 = [&](uint32_t v) { note.append(reinterpret_cast<const char*>(&v), 4); };

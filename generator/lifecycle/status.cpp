@@ -1,5 +1,7 @@
 #include "lifecycle/status.h"
 
+#include "lifecycle/selection.h"
+
 #include "lifecycle/module_location.h"
 
 namespace fs = std::filesystem;
@@ -40,6 +42,8 @@ Result<PatchStatus> read_status(const Env& env, const std::string& name, const f
     if (s.module && !s.module->build_id.empty() && !s.file->build_id.empty()) s.file_is_loaded = s.module->build_id == s.file->build_id;
   }
   if (s.patch && s.patch->in_transition) s.blockers = pending_tasks(env.proc(), s.patch->enabled ? 1 : 0, 16);
+  RR_ASSIGN(s.module_devices, read_module_selection(env, name));
+  RR_ASSIGN(s.persisted_devices, read_persisted_selection(env.root));
   return s;
 }
 
@@ -62,6 +66,12 @@ Json to_json(const PatchStatus& s) {
   lp.set("enabled", s.patch ? s.patch->enabled : false);
   lp.set("transition", s.patch ? s.patch->in_transition : false);
   j.set("livepatch", std::move(lp));
+  // "all" or the list; null for a module without the parameter (it relaxes every device) or none loaded.
+  auto selection_json = [](const host::DeviceSelection& d) { return d.all() ? Json("all") : Json::strings(d.addresses); };
+  Json devices = Json::object();
+  devices.set("module", s.module_devices ? selection_json(*s.module_devices) : Json());
+  devices.set("persisted", selection_json(s.persisted_devices));
+  j.set("devices", std::move(devices));
   if (s.file) {
     Json f = Json::object();
     f.set("path", s.file->path.string());

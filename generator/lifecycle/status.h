@@ -1,8 +1,9 @@
-// What `relax-rmrr status` reports: the module, its livepatch, the module file that would be loaded, the
-// kernel's signing policy and, during a transition, the tasks that block it.
+// What `relax-rmrr status` reports: the module, its livepatch, the devices it relaxes, the module file that would
+// be loaded, the kernel's signing policy and, during a transition, the tasks that block it.
 #pragma once
 
 #include "common/json.h"
+#include "host/device_selection.h"
 #include "host/livepatch_sysfs.h"
 #include "lifecycle/env.h"
 #include "lifecycle/module_file.h"
@@ -30,6 +31,10 @@ struct PatchStatus {
   std::optional<std::string> lockdown;
   std::optional<bool> sig_enforce;
   std::vector<PendingTask> blockers;  // when in transition
+  // The `devices` selection: the loaded module's (empty when not loaded, or built without the parameter), and
+  // the persisted one every load uses (lifecycle/selection.h).
+  std::optional<host::DeviceSelection> module_devices;
+  host::DeviceSelection persisted_devices;
   bool active() const { return patch && patch->enabled && !patch->in_transition; }
 };
 // An error when sysfs holds what the kernel never writes (no status is made up from it).

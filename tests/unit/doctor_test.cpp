@@ -96,6 +96,41 @@ TEST(Doctor, AnEnabledRelaxRmrrLivepatchRelaxesThem) {
   EXPECT_EQ(doctor(disabled).json["verdict"]["code"].as_string(), "locked");
 }
 
+// A mixed host: the NIC goes to a VM, the RAID controller the host boots from keeps its protection.
+TEST(Doctor, TheDevicesSelectionRelaxesOnlyTheListedDevices) {
+  FakeHost h;
+  build_dl360(h);
+  h.add_livepatch("relax_rmrr", true);
+  h.write("sys/module/relax_rmrr/parameters/devices", "0000:06:00.0\n");
+  auto r = doctor(h);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.json["verdict"]["code"].as_string(), "relaxed");
+  EXPECT_EQ((*device(r.json, "0000:06:00.0"))["verdict"].as_string(), "relaxed");
+  EXPECT_TRUE((*device(r.json, "0000:06:00.0"))["selected"].as_bool());
+  EXPECT_EQ((*device(r.json, "0000:05:00.0"))["verdict"].as_string(), "locked");
+  EXPECT_FALSE((*device(r.json, "0000:05:00.0"))["selected"].as_bool());
+  EXPECT_TRUE((*device(r.json, "0000:00:1d.0"))["selected"].is_null()) << "the kernel relaxes USB itself";
+  EXPECT_NE(r.json["verdict"]["summary"].as_string().find("0000:05:00.0"), std::string::npos);
+  EXPECT_NE(r.text.find("locked, not selected"), std::string::npos) << r.text;
+
+  // Not loaded: the persisted selection says which devices the next load relaxes.
+  FakeHost next;
+  build_dl360(next);
+  next.write("etc/relax-rmrr/devices", "0000:06:00.0\n");
+  auto n = doctor(next);
+  EXPECT_EQ(n.exit_code, 1);
+  EXPECT_EQ(n.json["verdict"]["code"].as_string(), "locked");
+  EXPECT_NE(n.text.find("locked, selectable"), std::string::npos) << n.text;
+  EXPECT_NE(n.text.find("locked, not selected"), std::string::npos) << n.text;
+  EXPECT_EQ(n.json["verdict"]["summary"].as_string().find("1 device(s) are RMRR-locked"), 0u) << n.json["verdict"]["summary"].as_string();
+
+  // A selection file that holds no list is an error, never "every device".
+  next.write("etc/relax-rmrr/devices", "0000:zz:00.0\n");
+  auto bad = test::run_command(fmt::format("{} doctor --json --root {} 2>/dev/null", RELAX_RMRR_BINARY, next.root().string()));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("etc/relax-rmrr/devices"), std::string::npos) << bad.output;
+}
+
 TEST(Doctor, UsbAndGraphicsOnlyHostHasNothingLocked) {
   FakeHost h;
   h.set_dmar_fixture("lenovo-thinkcentre-m93p.dat");

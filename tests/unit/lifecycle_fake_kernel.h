@@ -3,6 +3,8 @@
 // Time passes only in tick(), which the tests install as Env::sleep.
 #pragma once
 
+#include "host/device_selection.h"
+#include "host/livepatch_sysfs.h"
 #include "lifecycle/lifecycle.h"
 #include "lifecycle/status.h"
 #include "test_util.h"
@@ -92,8 +94,9 @@ class FakeKernel : public lifecycle::ModuleOps {
   void block_with(long pid) { blocker_ = pid; }
 
   // --- ModuleOps ---------------------------------------------------------------------------------------
-  rr::Status load(const lifecycle::ModuleFile& m) override {
+  rr::Status load(const lifecycle::ModuleFile& m, const std::string& parameters) override {
     ++loads;
+    last_parameters = parameters;
     if (has("sys/module/" + m.name + "/initstate")) return make_error(ExitCode::failure, "EEXIST");
     if (fail_next_load) return *std::exchange(fail_next_load, std::nullopt);
     auto patches = host::list_livepatches(root() / "sys");
@@ -103,6 +106,11 @@ class FakeKernel : public lifecycle::ModuleOps {
     put("sys/module/" + m.name + "/initstate", "live\n");
     put("sys/module/" + m.name + "/refcnt", "1\n");  // the patch holds a reference while it exists
     put("sys/module/" + m.name + "/taint", "OEK\n");
+    if (m.parameters.count("devices")) {  // relax-rmrr's module: its `devices` parameter, as the kernel shows it
+      auto selection = host::parse_device_selection(parameters.starts_with("devices=") ? parameters.substr(8) : "");
+      if (!selection) return make_error(ExitCode::refused, "EINVAL");
+      put("sys/module/" + m.name + "/parameters/devices", selection->text + "\n");
+    }
     std::string note;
     auto u32 = [&](uint32_t v) { note.append(reinterpret_cast<const char*>(&v), 4); };
     u32(4), u32(static_cast<uint32_t>(m.build_id.size() / 2)), u32(3);
@@ -117,6 +125,17 @@ class FakeKernel : public lifecycle::ModuleOps {
     if (!has("sys/module/" + name + "/initstate")) return make_error(ExitCode::missing, "ENOENT");
     if (get("sys/module/" + name + "/refcnt") != "0") return make_error(ExitCode::failure, "EWOULDBLOCK");
     std::filesystem::remove_all(root() / "sys/module" / name);
+    return ok_status();
+  }
+
+  // The module's parameter store: the `devices` list is parsed as the module parses it; a refused value keeps the old.
+  rr::Status write_parameter(const std::string& module, const std::string& parameter, const std::string& value) override {
+    ++writes;
+    std::string file = "sys/module/" + module + "/parameters/" + parameter;
+    if (!has(file)) return make_error(ExitCode::missing, "ENOENT");
+    auto selection = host::parse_device_selection(value);
+    if (!selection) return make_error(ExitCode::bad_input, "EINVAL");
+    put(file, selection->text + "\n");
     return ok_status();
   }
 
@@ -172,6 +191,7 @@ class FakeKernel : public lifecycle::ModuleOps {
   }
 
   int loads = 0, removes = 0, ticks = 0, writes = 0;
+  std::string last_parameters;
   int transition_ticks = 3;
   bool forced = false;
   std::optional<Error> fail_next_load;

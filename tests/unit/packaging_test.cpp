@@ -24,7 +24,9 @@ TEST(Unit, RenderedUnitOrdersBeforeColdplugAndModulesLoad) {
   EXPECT_TRUE(contains(t, "Before=shutdown.target sysinit.target systemd-udev-trigger.service systemd-modules-load.service"));
   EXPECT_TRUE(contains(t, "Before=libvirtd.service virtqemud.service pve-guests.service"));
   EXPECT_TRUE(contains(t, "\nConditionPathExists=/lib/modules/%v/updates/relax_rmrr.ko\n"));
-  EXPECT_TRUE(contains(t, "ExecStart=/sbin/modprobe relax_rmrr\n"));
+  // modprobe with the persisted selection (empty without the file: every device); $$ is systemd's escape for $.
+  EXPECT_TRUE(
+      contains(t, "ExecStart=/bin/sh -c 'exec /sbin/modprobe relax_rmrr devices=\"$$(cat /etc/relax-rmrr/devices 2>/dev/null)\"'\n"));
   EXPECT_TRUE(contains(t, "/sys/kernel/livepatch/relax_rmrr/transition"));
   EXPECT_TRUE(contains(t, "WantedBy=sysinit.target"));
   EXPECT_FALSE(contains(t, "ConditionKernelVersion"));
