@@ -10,7 +10,8 @@
 #  4. bookworm: that module passes the QEMU proof (refused, allowed, refused);
 #  5. bookworm: the same kernel installed again without its source: the installation succeeds, the hook and
 #     `relax-rmrr doctor` say what to install;
-#  6. the kernel removed: its module goes; both packages purged: no file, unit, agreement or module is left.
+#  6. the kernel removed: its module goes; both packages purged: no file, unit, agreement, device selection or
+#     module is left.
 # The kernel is the one tests/setup/kernel.sh prepared for the suite (debian-6.1, debian-6.12): its cached
 # packages are offered to apt, so only what is missing is downloaded. Never touches the host's apt or /lib/modules.
 set -euo pipefail
@@ -80,6 +81,9 @@ check "dkms knows relax-rmrr" bash -c "'$REPO/tests/setup/chroot.sh' --run-in '$
 check "the boot unit is installed and enabled" bash -c \
   "ls '$ROOT'/{lib,usr/lib}/systemd/system/relax-rmrr.service 2>/dev/null | grep -q . && ls '$ROOT'/etc/systemd/system/sysinit.target.wants/relax-rmrr.service > /dev/null"
 check "the kernel hooks are installed" test -x "$ROOT/etc/kernel/postinst.d/relax-rmrr" -a -x "$ROOT/etc/kernel/header_postinst.d/relax-rmrr"
+# A mixed host: only the device that goes to a VM is relaxed; the selection must outlive kernel updates and purge.
+step devices.log relax-rmrr devices set 0000:00:03.0
+check "the device selection is kept for every later load (/etc/relax-rmrr/devices)" grep -qx 0000:00:03.0 "$ROOT/etc/relax-rmrr/devices"
 
 log "3. a kernel that is not running: $RELEASE ($VERSION), its headers and linux-source-$SERIES"
 mkdir -p "$ROOT/var/cache/apt/archives"
@@ -94,6 +98,7 @@ KO=$(find "$ROOT/lib/modules/$RELEASE/updates/dkms" -name 'relax_rmrr.ko*' -prin
 check "the livepatch appeared under /lib/modules/$RELEASE/updates/dkms with nothing given by hand" test -n "$KO"
 check "apt's output says the hook built it" grep -q "relax-rmrr: livepatch installed for $RELEASE" "$WORK/kernel.log"
 check "the hook recorded it as installed" grep -qx "status=installed" "$ROOT/var/lib/relax-rmrr/dkms/$RELEASE.status"
+check "the module DKMS built takes the device selection (its devices parameter)" bash -c "modinfo -F parm '$KO' | grep -q '^devices:'"
 check "dkms status shows it installed for $RELEASE" bash -c \
   "'$REPO/tests/setup/chroot.sh' --run-in '$ROOT' dkms status -m relax-rmrr -k '$RELEASE' | grep -q ': installed'"
 check "the build took its symbols from the image's kallsyms tables" bash -c \
