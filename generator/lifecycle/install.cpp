@@ -115,13 +115,7 @@ Result<InstallReport> install(const InstallRequest& req) {
     return e;
   }
   // The unit's modprobe passes the persisted selection: this module must be able to take it.
-  host::DeviceSelection selection;
-  if (req.devices) {
-    selection = *req.devices;
-  } else {
-    RR_ASSIGN(selection, read_persisted_selection(req.root));
-  }
-  RR_CHECK(check_takes_selection(m, selection));
+  RR_ASSIGN(host::DeviceSelection selection, selection_for_load(req.root, m, req.devices));
   std::error_code ec;
   if (!fs::is_directory(req.root / "lib/modules" / rep.release, ec))
     rep.notes.push_back(fmt::format("kernel {} is not installed here (no /lib/modules/{}); installing anyway", rep.release, rep.release));

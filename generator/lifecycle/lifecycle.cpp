@@ -36,13 +36,7 @@ Result<LoadReport> load(const Env& env, const fs::path& file, const LoadOptions&
     return e;
   }
   RR_CHECK(check_signing_policy(env, m));
-  host::DeviceSelection selection;
-  if (options.devices) {
-    selection = *options.devices;
-  } else {
-    RR_ASSIGN(selection, read_persisted_selection(env.root));
-  }
-  RR_CHECK(check_takes_selection(m, selection));
+  RR_ASSIGN(host::DeviceSelection selection, selection_for_load(env.root, m, options.devices));
 
   LoadReport r;
   r.name = m.name;

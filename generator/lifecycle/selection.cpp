@@ -55,6 +55,18 @@ Status check_takes_selection(const ModuleFile& module, const host::DeviceSelecti
   return e;
 }
 
+Result<host::DeviceSelection> selection_for_load(const fs::path& root, const ModuleFile& module,
+                                                 const std::optional<host::DeviceSelection>& given) {
+  host::DeviceSelection selection;
+  if (given) {
+    selection = *given;
+  } else {
+    RR_ASSIGN(selection, read_persisted_selection(root));
+  }
+  RR_CHECK(check_takes_selection(module, selection));
+  return selection;
+}
+
 std::string load_parameters(const host::DeviceSelection& selection) {
   return selection.all() ? std::string() : fmt::format("{}={}", kDevicesParameter, selection.text);
 }

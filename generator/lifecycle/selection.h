@@ -31,6 +31,9 @@ Status persist_selection(const std::filesystem::path& root, const host::DeviceSe
 bool takes_device_selection(const ModuleFile& module);
 // Refused (4) when `selection` names devices and the module cannot take it; fine for "every device".
 Status check_takes_selection(const ModuleFile& module, const host::DeviceSelection& selection);
+// The selection a load of `module` uses: `given` (--devices), else the persisted one; checked against the module.
+Result<host::DeviceSelection> selection_for_load(const std::filesystem::path& root, const ModuleFile& module,
+                                                 const std::optional<host::DeviceSelection>& given);
 // The parameter string for finit_module(2): "devices=LIST", or "" for every device.
 std::string load_parameters(const host::DeviceSelection& selection);
 

@@ -303,3 +303,30 @@ e2e_binary_cpio() {
   (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) > "$out" || die "cpio of the binary failed"
   rm -rf "$stage"
 }
+
+# The host's verdicts on the guest's result lines ($WORK/result-lines.txt, from e2e_result_lines): one PASS or FAIL
+# line each, counted in PASSES and FAILURES (the caller sets both to 0).
+e2e_pass() { PASSES=$((PASSES + 1)); printf 'PASS %s\n' "$*"; }
+e2e_fail() { FAILURES=$((FAILURES + 1)); printf 'FAIL %s\n' "$*"; }
+# e2e_line STEP CHECK: the guest's line for that step and check (empty if none); e2e_field LINE KEY: KEY's value.
+e2e_line() { grep -m1 "^step=$1 check=$2 " "$WORK/result-lines.txt" || true; }
+e2e_field() { sed -n "s/.*[[:space:]]$2=\\([^[:space:]]*\\).*/\\1/p" <<< " $1"; }
+# e2e_expect STEP CHECK WANT DESCRIPTION: the line's result= is WANT.
+e2e_expect() {
+  local l got
+  l=$(e2e_line "$1" "$2")
+  [[ -n $l ]] || { e2e_fail "step$1.$2: $4 (no result line from the guest)"; return; }
+  got=$(e2e_field "$l" result)
+  if [[ $got == "$3" ]]; then e2e_pass "step$1.$2: $4 | $l"; else e2e_fail "step$1.$2: $4: expected result=$3 | $l"; fi
+}
+# e2e_expect_clean_end: the guest reached its end and powered off, and the kernel logged no panic, BUG, Oops or
+# WARNING ($WORK/dmesg.txt, $WORK/console.log).
+e2e_expect_clean_end() {
+  local bad='Kernel panic|BUG: |Oops|WARNING: CPU'
+  if grep -q '^end$' "$WORK/result-lines.txt"; then e2e_pass "guest finished and powered off"; else e2e_fail "guest did not finish (no 'end' line)"; fi
+  if grep -qE "$bad" "$WORK/dmesg.txt" "$WORK/console.log"; then
+    e2e_fail "kernel logged a panic/BUG/Oops/WARNING: $(grep -m1 -hE "$bad" "$WORK/dmesg.txt" "$WORK/console.log")"
+  else
+    e2e_pass "no panic, BUG, Oops or WARNING in the kernel log"
+  fi
+}

@@ -90,59 +90,42 @@ e2e_result_lines "$WORK/results.log" > "$WORK/result-lines.txt"
 e2e_extract_blob "$WORK/results.log" dmesg > "$WORK/dmesg.txt" || tr -d '\r' < "$WORK/console.log" > "$WORK/dmesg.txt" || true
 e2e_extract_blob "$WORK/results.log" doctor > "$WORK/doctor.txt" || true
 
-pass() { PASSES=$((PASSES + 1)); printf 'PASS %s\n' "$*"; }
-fail() { FAILURES=$((FAILURES + 1)); printf 'FAIL %s\n' "$*"; }
-line() { grep -m1 "^step=$1 check=$2 " "$WORK/result-lines.txt" || true; }
-field() { sed -n "s/.*[[:space:]]$2=\\([^[:space:]]*\\).*/\\1/p" <<< " $1"; }
-expect() { # STEP CHECK WANT DESCRIPTION
-  local l got
-  l=$(line "$1" "$2")
-  [[ -n $l ]] || { fail "step$1.$2: $4 (no result line from the guest)"; return; }
-  got=$(field "$l" result)
-  if [[ $got == "$3" ]]; then pass "step$1.$2: $4 | $l"; else fail "step$1.$2: $4: expected result=$3 | $l"; fi
-}
-
-((rc == 0)) || fail "QEMU exited with status $rc$( ((rc == 124)) && echo ' (timeout)')"
-expect 0 boot OK "guest booted, the three test devices found"
-expect 0 binary OK "the relax-rmrr binary runs in the guest"
-expect 0 vfio_modules OK "vfio modules loaded"
-expect 1 attach_a FAIL "A (RMRR): refused before any livepatch"
-expect 1 attach_b FAIL "B (RMRR): refused before any livepatch"
-expect 1 attach_c OK "C (control, no RMRR): attaches"
-expect 2 load 0 "relax-rmrr load --devices A exits 0"
-expect 2 param OK "the module's devices parameter reads A back"
-expect 2 attach_a OK "A, selected: attaches"
-expect 2 attach_b FAIL "B, not selected: still refused"
-expect 2 attach_c OK "C still attaches"
-expect 2 doctor OK "doctor: A relaxed, B locked and not selected"
-expect 3 add 0 "relax-rmrr devices add B exits 0"
-expect 3 param OK "the parameter reads A,B (written at run time, normalised)"
-expect 3 attach_a OK "A attaches"
-expect 3 attach_b OK "B, added at run time: attaches without a reboot"
-expect 3 attach_c OK "C attaches"
-expect 4 write_syntax refused "a malformed list written to the parameter is refused (EINVAL)"
-expect 4 write_range refused "an address no PCI device can have is refused (EINVAL)"
-expect 4 tool_malformed 2 "relax-rmrr devices set with such an address exits 2 before writing"
-expect 4 param_kept OK "after the refused writes the parameter still reads A,B"
-expect 4 remove 0 "relax-rmrr devices remove A exits 0"
-expect 4 param OK "the parameter reads B"
-expect 4 attach_a FAIL "A, removed at run time: refused again"
-expect 4 attach_b OK "B attaches"
-expect 5 disable 0 "relax-rmrr disable exits 0"
-expect 5 attach_a FAIL "after disable: A refused"
-expect 5 attach_b FAIL "after disable: B refused"
-expect 5 attach_c OK "after disable: C still attaches"
+((rc == 0)) || e2e_fail "QEMU exited with status $rc$( ((rc == 124)) && echo ' (timeout)')"
+e2e_expect 0 boot OK "guest booted, the three test devices found"
+e2e_expect 0 binary OK "the relax-rmrr binary runs in the guest"
+e2e_expect 0 vfio_modules OK "vfio modules loaded"
+e2e_expect 1 attach_a FAIL "A (RMRR): refused before any livepatch"
+e2e_expect 1 attach_b FAIL "B (RMRR): refused before any livepatch"
+e2e_expect 1 attach_c OK "C (control, no RMRR): attaches"
+e2e_expect 2 load 0 "relax-rmrr load --devices A exits 0"
+e2e_expect 2 param OK "the module's devices parameter reads A back"
+e2e_expect 2 attach_a OK "A, selected: attaches"
+e2e_expect 2 attach_b FAIL "B, not selected: still refused"
+e2e_expect 2 attach_c OK "C still attaches"
+e2e_expect 2 doctor OK "doctor: A relaxed, B locked and not selected"
+e2e_expect 3 add 0 "relax-rmrr devices add B exits 0"
+e2e_expect 3 param OK "the parameter reads A,B (written at run time, normalised)"
+e2e_expect 3 attach_a OK "A attaches"
+e2e_expect 3 attach_b OK "B, added at run time: attaches without a reboot"
+e2e_expect 3 attach_c OK "C attaches"
+e2e_expect 4 write_syntax refused "a malformed list written to the parameter is refused (EINVAL)"
+e2e_expect 4 write_range refused "an address no PCI device can have is refused (EINVAL)"
+e2e_expect 4 tool_malformed 2 "relax-rmrr devices set with such an address exits 2 before writing"
+e2e_expect 4 param_kept OK "after the refused writes the parameter still reads A,B"
+e2e_expect 4 remove 0 "relax-rmrr devices remove A exits 0"
+e2e_expect 4 param OK "the parameter reads B"
+e2e_expect 4 attach_a FAIL "A, removed at run time: refused again"
+e2e_expect 4 attach_b OK "B attaches"
+e2e_expect 5 disable 0 "relax-rmrr disable exits 0"
+e2e_expect 5 attach_a FAIL "after disable: A refused"
+e2e_expect 5 attach_b FAIL "after disable: B refused"
+e2e_expect 5 attach_c OK "after disable: C still attaches"
 if grep -q "relax_rmrr.*devices: .*the selection in force is kept" "$WORK/dmesg.txt"; then
-  pass "dmesg: the module said why it refused the malformed value"
+  e2e_pass "dmesg: the module said why it refused the malformed value"
 else
-  fail "dmesg: no message from the module about the refused value"
+  e2e_fail "dmesg: no message from the module about the refused value"
 fi
-if grep -q '^end$' "$WORK/result-lines.txt"; then pass "guest finished and powered off"; else fail "guest did not finish (no 'end' line)"; fi
-if grep -qE 'Kernel panic|BUG: |Oops|WARNING: CPU' "$WORK/dmesg.txt" "$WORK/console.log"; then
-  fail "kernel logged a panic/BUG/Oops/WARNING: $(grep -m1 -hE 'Kernel panic|BUG: |Oops|WARNING: CPU' "$WORK/dmesg.txt" "$WORK/console.log")"
-else
-  pass "no panic, BUG, Oops or WARNING in the kernel log"
-fi
+e2e_expect_clean_end
 ((FAILURES == 0)) || { tail -n 40 "$WORK/dmesg.txt"; cat "$WORK/doctor.txt" 2> /dev/null || true; }
 echo "SUMMARY devices kernel=$KERNEL module=$MODULE passed=$PASSES failed=$FAILURES seconds=$((SECONDS - t0))"
 ((FAILURES == 0))

@@ -91,50 +91,33 @@ log "boot finished in $((SECONDS - t0)) s (QEMU status $rc)"
 e2e_result_lines "$WORK/results.log" > "$WORK/result-lines.txt"
 e2e_extract_blob "$WORK/results.log" dmesg > "$WORK/dmesg.txt" || tr -d '\r' < "$WORK/console.log" > "$WORK/dmesg.txt" || true
 
-pass() { PASSES=$((PASSES + 1)); printf 'PASS %s\n' "$*"; }
-fail() { FAILURES=$((FAILURES + 1)); printf 'FAIL %s\n' "$*"; }
-line() { grep -m1 "^step=$1 check=$2 " "$WORK/result-lines.txt" || true; }
-field() { sed -n "s/.*[[:space:]]$2=\\([^[:space:]]*\\).*/\\1/p" <<< " $1"; }
-expect() { # STEP CHECK WANT DESCRIPTION
-  local l got
-  l=$(line "$1" "$2")
-  [[ -n $l ]] || { fail "step$1.$2: $4 (no result line from the guest)"; return; }
-  got=$(field "$l" result)
-  if [[ $got == "$3" ]]; then pass "step$1.$2: $4 | $l"; else fail "step$1.$2: $4: expected result=$3 | $l"; fi
-}
-
-((rc == 0)) || fail "QEMU exited with status $rc$( ((rc == 124)) && echo ' (timeout)')"
-expect 0 boot OK "guest booted, test device found"
-expect 0 binary OK "the relax-rmrr binary runs in the guest"
-expect 0 vfio_modules OK "vfio modules loaded"
-expect 1 bind OK "test device bound to vfio-pci"
-expect 1 attach FAIL "RMRR-locked device: attach refused before any livepatch"
-expect 2 load 0 "relax-rmrr load exits 0"
-expect 2 status 0 "relax-rmrr status exits 0 (patch enabled, transition done)"
-expect 2 mark OK "the module shows relax-rmrr's mark, /sys/module/NAME/parameters/relax_rmrr_version"
-expect 2 status_unnamed 0 "relax-rmrr status without --name finds the livepatch by its mark"
-expect 2 attach OK "attach succeeds with the livepatch"
-expect 3 cycles OK "$CYCLES x (disable, attach refused, enable, attach OK), every one as expected"
-l=$(line 3 cycles)
-if [[ -n $l && $(field "$l" cycles) == "$CYCLES" && $(field "$l" attached) == "$CYCLES" && $(field "$l" refused) == "$CYCLES" ]]; then
-  pass "all $CYCLES cycles ran: refused=$CYCLES attached=$CYCLES"
+((rc == 0)) || e2e_fail "QEMU exited with status $rc$( ((rc == 124)) && echo ' (timeout)')"
+e2e_expect 0 boot OK "guest booted, test device found"
+e2e_expect 0 binary OK "the relax-rmrr binary runs in the guest"
+e2e_expect 0 vfio_modules OK "vfio modules loaded"
+e2e_expect 1 bind OK "test device bound to vfio-pci"
+e2e_expect 1 attach FAIL "RMRR-locked device: attach refused before any livepatch"
+e2e_expect 2 load 0 "relax-rmrr load exits 0"
+e2e_expect 2 status 0 "relax-rmrr status exits 0 (patch enabled, transition done)"
+e2e_expect 2 mark OK "the module shows relax-rmrr's mark, /sys/module/NAME/parameters/relax_rmrr_version"
+e2e_expect 2 status_unnamed 0 "relax-rmrr status without --name finds the livepatch by its mark"
+e2e_expect 2 attach OK "attach succeeds with the livepatch"
+e2e_expect 3 cycles OK "$CYCLES x (disable, attach refused, enable, attach OK), every one as expected"
+l=$(e2e_line 3 cycles)
+if [[ -n $l && $(e2e_field "$l" cycles) == "$CYCLES" && $(e2e_field "$l" attached) == "$CYCLES" && $(e2e_field "$l" refused) == "$CYCLES" ]]; then
+  e2e_pass "all $CYCLES cycles ran: refused=$CYCLES attached=$CYCLES"
 else
-  fail "not all $CYCLES cycles ran as expected | $l"
+  e2e_fail "not all $CYCLES cycles ran as expected | $l"
 fi
 grep '^step=3 check=cycle_' "$WORK/result-lines.txt" | head -n 5 || true
-expect 4 load_again 0 "loading the same module again exits 0"
-l=$(line 4 load_again)
-if [[ $(field "$l" action) == already-loaded ]]; then pass "step4: the second load is a no-op (action=already-loaded)"; else fail "step4: the second load is not a no-op | $l"; fi
-expect 5 unload 0 "relax-rmrr unload exits 0"
-expect 5 module_gone OK "the module is gone from /sys/module"
-expect 5 attach FAIL "attach refused again after unload"
-expect 5 status 1 "relax-rmrr status exits 1 once unloaded"
-if grep -q '^end$' "$WORK/result-lines.txt"; then pass "guest finished and powered off"; else fail "guest did not finish (no 'end' line)"; fi
-if grep -qE 'Kernel panic|BUG: |Oops|WARNING: CPU' "$WORK/dmesg.txt" "$WORK/console.log"; then
-  fail "kernel logged a panic/BUG/Oops/WARNING: $(grep -m1 -hE 'Kernel panic|BUG: |Oops|WARNING: CPU' "$WORK/dmesg.txt" "$WORK/console.log")"
-else
-  pass "no panic, BUG, Oops or WARNING in the kernel log"
-fi
+e2e_expect 4 load_again 0 "loading the same module again exits 0"
+l=$(e2e_line 4 load_again)
+if [[ $(e2e_field "$l" action) == already-loaded ]]; then e2e_pass "step4: the second load is a no-op (action=already-loaded)"; else e2e_fail "step4: the second load is not a no-op | $l"; fi
+e2e_expect 5 unload 0 "relax-rmrr unload exits 0"
+e2e_expect 5 module_gone OK "the module is gone from /sys/module"
+e2e_expect 5 attach FAIL "attach refused again after unload"
+e2e_expect 5 status 1 "relax-rmrr status exits 1 once unloaded"
+e2e_expect_clean_end
 ((FAILURES == 0)) || tail -n 40 "$WORK/dmesg.txt"
 echo "SUMMARY lifecycle kernel=$KERNEL cycles=$CYCLES module=$MODULE passed=$PASSES failed=$FAILURES seconds=$((SECONDS - t0))"
 ((FAILURES == 0))

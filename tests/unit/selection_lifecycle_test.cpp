@@ -2,6 +2,7 @@
 // gives the module, what is persisted, run-time changes, and the refusals that keep a module from relaxing more
 // than the administrator chose.
 #include "lifecycle/boot.h"
+#include "lifecycle/install.h"
 #include "lifecycle/lifecycle.h"
 #include "lifecycle/selection.h"
 #include "lifecycle_fake_kernel.h"
@@ -140,6 +141,29 @@ TEST_F(SelectionTest, BootLoadsNoModuleThatWouldIgnoreTheSelection) {
   auto ok = lifecycle::boot(env, "relax_rmrr", opts);
   EXPECT_EQ(ok.action, "loaded") << ok.message;
   EXPECT_EQ(k.last_parameters, "devices=0000:00:03.0");
+}
+
+TEST_F(SelectionTest, InstallKeepsTheSelectionAndRefusesAModuleThatWouldIgnoreIt) {
+  lifecycle::InstallRequest req;
+  req.root = k.root();
+  req.depmod = false;
+  req.release = "6.1.0-56-amd64";
+  req.devices = devices("00:03.0");
+  req.module = old_ko;
+  auto refused = lifecycle::install(req);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ExitCode::refused);
+  EXPECT_FALSE(k.has("etc/relax-rmrr/devices"));
+  EXPECT_FALSE(k.has("lib/modules/6.1.0-56-amd64/updates/relax_rmrr.ko")) << "nothing installed on a refusal";
+
+  req.module = ko;
+  auto r = lifecycle::install(req);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(k.get("etc/relax-rmrr/devices"), "0000:00:03.0");
+  // The unit's modprobe reads that file: without --devices a later install keeps it, and checks the module again.
+  req.devices.reset();
+  req.module = old_ko;
+  EXPECT_FALSE(lifecycle::install(req).ok());
 }
 
 }  // namespace
