@@ -330,3 +330,32 @@ e2e_expect_clean_end() {
     e2e_pass "no panic, BUG, Oops or WARNING in the kernel log"
   fi
 }
+
+# e2e_load_kernel_env KERNEL: sources the kernel.env tests/setup/kernel.sh wrote for KERNEL (VMLINUZ, MODULES,
+# RELEASE, KBUILD, BUILD_CHROOT, ...), or dies saying which setup step to run.
+e2e_load_kernel_env() {
+  local env=${RELAX_RMRR_CACHE:-/var/cache/relax-rmrr}/kernels/$1/kernel.env
+  [[ -f $env ]] || die "$env missing: run tests/setup/kernel.sh $1 first"
+  # shellcheck disable=SC2034 # read by the callers: empty unless this kernel.env sets it
+  BUILD_CHROOT=''
+  # shellcheck source=/dev/null
+  source "$env"
+}
+
+# e2e_work_dir NAME KEEP: sets WORK to KEEP (created) or to a new temporary directory, and traps the exit: QEMU is
+# stopped, and WORK removed unless KEEP was given or a check failed (FAILURES), in which case its path is printed.
+e2e_work_dir() {
+  if [[ -n $2 ]]; then
+    mkdir -p "$2"
+    WORK=$(realpath "$2")
+  else
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/relax-rmrr-$1.XXXXXX")
+  fi
+  E2E_KEEP_WORK=$2
+  trap _e2e_work_dir_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+_e2e_work_dir_cleanup() {
+  e2e_qemu_kill
+  if [[ -z $E2E_KEEP_WORK && ${FAILURES:-0} -eq 0 ]]; then rm -rf "$WORK"; else echo "logs kept in $WORK" >&2; fi
+}

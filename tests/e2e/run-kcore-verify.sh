@@ -18,7 +18,6 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$SCRIPT_DIR/lib.sh"
 
-CACHE_ROOT=${RELAX_RMRR_CACHE:-/var/cache/relax-rmrr}
 KERNEL='' BINARY='' KEEP='' WORK='' FAILURES=0 PASSES=0 TIMEOUT=600
 
 usage() {
@@ -38,22 +37,10 @@ done
 [[ -x $BINARY ]] || die "relax-rmrr binary not found: $BINARY"
 BINARY=$(realpath "$BINARY")
 e2e_require_cmds qemu-system-x86_64 gcc cpio busybox readelf python3 ldd timeout
-ENV_FILE=$CACHE_ROOT/kernels/$KERNEL/kernel.env
-[[ -f $ENV_FILE ]] || die "$ENV_FILE missing: run tests/setup/kernel.sh $KERNEL first"
-BUILD_CHROOT=
-# shellcheck source=/dev/null
-source "$ENV_FILE"
+e2e_load_kernel_env "$KERNEL"
 [[ -z $BUILD_CHROOT ]] || die "$KERNEL builds in a chroot ($BUILD_CHROOT): this test wants a kernel the host can build for"
 
-if [[ -n $KEEP ]]; then mkdir -p "$KEEP" && WORK=$(realpath "$KEEP"); else WORK=$(mktemp -d "${TMPDIR:-/tmp}/relax-rmrr-kcore.XXXXXX"); fi
-cleanup() {
-  e2e_qemu_kill
-  if [[ -z $KEEP && $FAILURES -eq 0 ]]; then rm -rf "$WORK"; else echo "logs kept in $WORK" >&2; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-pass() { PASSES=$((PASSES + 1)); printf 'PASS %s\n' "$*"; }
-fail() { FAILURES=$((FAILURES + 1)); printf 'FAIL %s\n' "$*"; }
+e2e_work_dir kcore "$KEEP"
 t0=$SECONDS
 
 # 1. The objects, from the kernel's own source, checked on the host against the image.
@@ -113,10 +100,10 @@ boot() { # NAME APPEND
   local rc=0
   log "boot $1 ($RELEASE${2:+, $2})"
   e2e_qemu_run "$VMLINUZ" "$WORK/initrd" "$WORK/$1.console" "$WORK/$1.results" "$TIMEOUT" "$2" || rc=$?
-  ((rc == 0)) || fail "$1: QEMU exited with status $rc"
+  ((rc == 0)) || e2e_fail "$1: QEMU exited with status $rc"
   e2e_result_lines "$WORK/$1.results" > "$WORK/$1.lines"
-  grep -q '^step=0 check=binary result=OK' "$WORK/$1.lines" || fail "$1: relax-rmrr does not run in the guest"
-  grep -q '^end$' "$WORK/$1.lines" || fail "$1: the guest did not finish"
+  grep -q '^step=0 check=binary result=OK' "$WORK/$1.lines" || e2e_fail "$1: relax-rmrr does not run in the guest"
+  grep -q '^end$' "$WORK/$1.lines" || e2e_fail "$1: the guest did not finish"
 }
 line() { grep -m1 "^step=$2 check=$3 " "$WORK/$1.lines" || true; }
 field() { sed -n "s/.*[[:space:]]$2=\\([^[:space:]]*\\).*/\\1/p" <<< " $1"; }
@@ -124,9 +111,9 @@ expect() { # BOOT STEP CHECK RESULT ORIGIN [MESSAGE-REGEX] DESCRIPTION
   local l
   l=$(line "$1" "$2" "$3")
   if [[ -n $l && $(field "$l" result) == "$4" && $(field "$l" origin) == "$5" ]] && [[ -z $6 || $l =~ $6 ]]; then
-    pass "$1: $7 | $l"
+    e2e_pass "$1: $7 | $l"
   else
-    fail "$1: $7: expected result=$4 origin=$5${6:+ message ~ /$6/} | ${l:-no result line}"
+    e2e_fail "$1: $7: expected result=$4 origin=$5${6:+ message ~ /$6/} | ${l:-no result line}"
   fi
 }
 
@@ -135,17 +122,17 @@ expect open 1 kcore 0 kcore "" "verify --text kcore: the running kernel's code m
 expect open 2 kcore_tampered 4 kcore "$target.*offset" "a tampered object is refused, naming $target and the offset"
 expect open 3 auto 0 kcore "" "verify --text auto reads the running kernel through /proc/kcore"
 boot locked "lockdown=confidentiality"
-if grep -q 'lockdown=".*\[confidentiality\]' "$WORK/locked.lines"; then pass "locked: the kernel is locked down"; else
-  fail "locked: lockdown=confidentiality did not take effect | $(line locked 0 boot)"; fi
+if grep -q 'lockdown=".*\[confidentiality\]' "$WORK/locked.lines"; then e2e_pass "locked: the kernel is locked down"; else
+  e2e_fail "locked: lockdown=confidentiality did not take effect | $(line locked 0 boot)"; fi
 expect locked 1 kcore 5 none "locked down" "verify --text kcore refuses under lockdown and says why"
 expect locked 3 auto 0 image "" "verify --text auto falls back to the image in /boot under lockdown"
 if e2e_extract_blob "$WORK/locked.results" verify-3 | grep -q 'locked down'; then
-  pass "locked: the report notes why /proc/kcore was not used"
+  e2e_pass "locked: the report notes why /proc/kcore was not used"
 else
-  fail "locked: the report does not say /proc/kcore was forbidden"
+  e2e_fail "locked: the report does not say /proc/kcore was forbidden"
 fi
 for b in open locked; do
-  if grep -qE 'Kernel panic|BUG: |Oops|WARNING: CPU' "$WORK/$b.console"; then fail "$b: the kernel logged a panic/BUG/Oops/WARNING"; fi
+  if grep -qE 'Kernel panic|BUG: |Oops|WARNING: CPU' "$WORK/$b.console"; then e2e_fail "$b: the kernel logged a panic/BUG/Oops/WARNING"; fi
 done
 echo "SUMMARY kcore-verify kernel=$KERNEL function=$target passed=$PASSES failed=$FAILURES seconds=$((SECONDS - t0))"
 ((FAILURES == 0))

@@ -18,7 +18,6 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$SCRIPT_DIR/lib.sh"
 
-CACHE_ROOT=${RELAX_RMRR_CACHE:-/var/cache/relax-rmrr}
 EDU_ID=1234:11e8
 KERNEL='' MODULE=${RELAX_RMRR_E2E_MODULE:-} BINARY='' CYCLES=100 TIMEOUT=1500 KEEP=''
 WORK='' FAILURES=0 PASSES=0
@@ -48,23 +47,9 @@ MODULE=$(realpath "$MODULE")
 BINARY=$(realpath "$BINARY")
 
 e2e_require_cmds qemu-system-x86_64 gcc objcopy cpio busybox base64 awk timeout ldd
-ENV_FILE=$CACHE_ROOT/kernels/$KERNEL/kernel.env
-[[ -f $ENV_FILE ]] || die "$ENV_FILE missing: run tests/setup/kernel.sh $KERNEL first"
-# shellcheck source=/dev/null
-source "$ENV_FILE"
+e2e_load_kernel_env "$KERNEL"
 
-if [[ -n $KEEP ]]; then
-  mkdir -p "$KEEP"
-  WORK=$(realpath "$KEEP")
-else
-  WORK=$(mktemp -d "${TMPDIR:-/tmp}/relax-rmrr-lifecycle.XXXXXX")
-fi
-cleanup() {
-  e2e_qemu_kill
-  if [[ -z $KEEP && $FAILURES -eq 0 ]]; then rm -rf "$WORK"; else echo "logs kept in $WORK" >&2; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+e2e_work_dir lifecycle "$KEEP"
 
 t0=$SECONDS
 # shellcheck disable=SC2054,SC2034 # commas belong to QEMU's -device syntax; lib.sh reads the array
