@@ -166,5 +166,38 @@ TEST_F(SelectionTest, InstallKeepsTheSelectionAndRefusesAModuleThatWouldIgnoreIt
   EXPECT_FALSE(lifecycle::install(req).ok());
 }
 
+// The commands on a --root tree: a bad list is a usage error before anything happens; the selection shows in
+// load, devices and status, as text and JSON.
+TEST_F(SelectionTest, TheCommandsOnASimulatedHost) {
+  auto run = [&](const std::string& args) {
+    return test::run_command(fmt::format("{{ {} {} --root {}; }} 2>/dev/null", RELAX_RMRR_BINARY, args, k.root().string()));
+  };
+  auto bad = run("load " + ko.string() + " --devices 00:03.0,00:20.0");
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_FALSE(k.has("sys/module/relax_rmrr")) << "nothing loaded on a bad list";
+  auto old = run("load " + old_ko.string() + " --devices 00:03.0");
+  EXPECT_EQ(old.exit_code, 4) << old.output;
+  EXPECT_FALSE(k.has("etc/relax-rmrr/devices")) << "a refused load keeps nothing";
+
+  auto load = run("load " + ko.string() + " --devices 00:03.0 --json");
+  ASSERT_EQ(load.exit_code, 0) << load.output;
+  auto lj = Json::parse(load.output);
+  ASSERT_TRUE(lj.ok()) << load.output;
+  EXPECT_EQ((*lj)["devices"][0].as_string(), "0000:00:03.0");
+  EXPECT_EQ(k.get("etc/relax-rmrr/devices"), "0000:00:03.0");
+
+  EXPECT_EQ(run("devices add 00:04.0").exit_code, 0);
+  EXPECT_EQ(run("devices remove 00:03.0 00:04.0").exit_code, 4) << "that would relax every device";
+  EXPECT_EQ(run("devices add all").exit_code, 2);
+  auto status = run("status --json");
+  auto sj = Json::parse(status.output);
+  ASSERT_TRUE(sj.ok()) << status.output;
+  EXPECT_EQ((*sj)["devices"]["module"].size(), 2u);
+  EXPECT_EQ((*sj)["devices"]["persisted"][1].as_string(), "0000:00:04.0");
+  EXPECT_NE(run("status").output.find("devices      0000:00:03.0,0000:00:04.0"), std::string::npos);
+  EXPECT_EQ(run("devices set all").exit_code, 0);
+  EXPECT_EQ((*Json::parse(run("devices --json").output))["module"].as_string(), "all");
+}
+
 }  // namespace
 }  // namespace rr
