@@ -18,7 +18,7 @@ cache=${RELAX_RMRR_CACHE:-/var/cache/relax-rmrr}
 kernel_dir=$cache/kernels/debian-6.1
 
 rm -rf "$out"
-mkdir -p "$out"/{dmar,kallsyms,image_kallsyms,system_map,bzimage,elf,btf,kconfig,kbuild,transform}
+mkdir -p "$out"/{dmar,kallsyms,image_kallsyms,system_map,bzimage,elf,btf,kconfig,kbuild,transform,devices}
 "$build/tests/fuzz/fuzz_seeds" "$out"
 
 # Committed seeds (small): inputs that once crashed a target or found a bug, kept as regression seeds.

@@ -15,7 +15,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 seconds=${1:-60}
 shift || true
-all_targets=(dmar kallsyms image_kallsyms system_map bzimage elf btf kconfig kbuild transform)
+all_targets=(dmar kallsyms image_kallsyms system_map bzimage elf btf kconfig kbuild transform devices)
 [ $# -gt 0 ] && targets=("$@") || targets=("${all_targets[@]}")
 jobs=${RELAX_RMRR_FUZZ_JOBS:-2}
 build=${RELAX_RMRR_FUZZ_BUILD_DIR:-build-fuzz}
