@@ -184,7 +184,7 @@ void print_human(const host::Facts& f, const dmar::Table* table, const std::stri
       // relaxed; locked and selectable (relax-rmrr would relax it); locked and not selected (left so on purpose)
       std::string state = e.verdict == rmrr::Verdict::locked ? (e.selected == false ? "locked, not selected" : "locked, selectable")
                                                              : rmrr::verdict_name(e.verdict);
-      fmt::print("  {}  {:04x}:{:04x}  class {:06x}  {:<12} group {:<4} {:<20} RMRR {}\n", d.address.str(), d.vendor, d.device_id,
+      fmt::print("  {}  {:04x}:{:04x}  class {:06x}  {:<12} group {:<4} {:<21} RMRR {}\n", d.address.str(), d.vendor, d.device_id,
                  d.class_code, d.driver.empty() ? "(no driver)" : d.driver, d.iommu_group ? fmt::format("{}", *d.iommu_group) : "-", state,
                  rmrrs);
       fmt::print(
