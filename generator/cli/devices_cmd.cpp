@@ -17,8 +17,6 @@ struct DevicesOptions {
   bool no_persist = false;
 };
 
-std::string describe(const host::DeviceSelection& d) { return d.all() ? "every RMRR device" : d.text; }
-
 int run_show(const DevicesOptions& o) {
   LifecycleContext ctx(o.common);
   auto name = livepatch_name(o.common, ctx.env());
@@ -35,8 +33,9 @@ int run_show(const DevicesOptions& o) {
     print_json(j);
     return 0;
   }
-  fmt::print("  loaded module {}: {}\n", *name, *in_module ? describe(**in_module) : "not loaded, or without a `devices` parameter");
-  fmt::print("  persisted     {}: {}\n", lifecycle::selection_file(ctx.env().root).string(), describe(*persisted));
+  fmt::print("  loaded module {}: {}\n", *name,
+             *in_module ? describe_devices(**in_module) : "not loaded, or without a `devices` parameter");
+  fmt::print("  persisted     {}: {}\n", lifecycle::selection_file(ctx.env().root).string(), describe_devices(*persisted));
   return 0;
 }
 
@@ -50,7 +49,7 @@ int run_change(const DevicesOptions& o, lifecycle::SelectionChange change) {
   std::string all_given;
   for (const auto& a : o.addresses) all_given += (all_given.empty() ? "" : ",") + a;
   // Each value passed devices_check(); "all" only makes sense for `set`.
-  auto parsed = parse_devices_option(all_given == "all" ? "all" : all_given);
+  auto parsed = parse_devices_option(all_given);
   if (!parsed || (change != lifecycle::SelectionChange::set && parsed->all()))
     return report_error(parsed ? make_error(ExitCode::bad_input, "add and remove take PCI addresses, not `all`") : parsed.error());
   request.devices = *parsed;
@@ -67,7 +66,7 @@ int run_change(const DevicesOptions& o, lifecycle::SelectionChange change) {
     print_json(j);
     return 0;
   }
-  fmt::print("Relaxed devices: {} (was: {}){}\n", describe(r->after), describe(r->before),
+  fmt::print("Relaxed devices: {} (was: {}){}\n", describe_devices(r->after), describe_devices(r->before),
              r->module_loaded ? fmt::format(", in force in {} now", *name) : "");
   print_notes(r->notes);
   return 0;

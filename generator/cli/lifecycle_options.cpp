@@ -105,6 +105,8 @@ Json devices_json(const std::optional<host::DeviceSelection>& devices) {
   return devices->all() ? Json("all") : Json::strings(devices->addresses);
 }
 
+std::string describe_devices(const host::DeviceSelection& devices) { return devices.all() ? "every RMRR device" : devices.text; }
+
 std::string relaxed_sentence(const std::optional<host::DeviceSelection>& devices) {
   if (!devices || devices->all()) return "Every RMRR is now relaxable";
   std::string list;

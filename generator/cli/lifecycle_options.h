@@ -57,6 +57,8 @@ void print_notes(const std::vector<std::string>& notes);
 
 // A module's selection for --json: ["0000:03:00.0", ...], "all", or null (a module without the parameter).
 Json devices_json(const std::optional<host::DeviceSelection>& devices);
+// "every RMRR device", or the normalised list: how the commands name a selection in text.
+std::string describe_devices(const host::DeviceSelection& devices);
 // "Every RMRR is now relaxable" / "The RMRRs of 0000:03:00.0 are now relaxable".
 std::string relaxed_sentence(const std::optional<host::DeviceSelection>& devices);
 

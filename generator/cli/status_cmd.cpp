@@ -32,12 +32,11 @@ int run_status(const StatusOptions& o) {
   else if (s.patch->in_transition) state = s.patch->enabled ? "in transition to enabled" : "in transition to disabled";
   else state = s.patch->enabled ? "enabled" : "disabled";
   fmt::print("  state        {}\n", state);
-  auto describe = [](const host::DeviceSelection& d) { return d.all() ? std::string("every RMRR device") : d.text; };
   if (s.module)
-    fmt::print("  devices      {}\n", s.module_devices ? describe(*s.module_devices) + " (`relax-rmrr devices` changes it)"
+    fmt::print("  devices      {}\n", s.module_devices ? describe_devices(*s.module_devices) + " (`relax-rmrr devices` changes it)"
                                                        : std::string("every RMRR device (a module without the devices parameter)"));
   if (!s.module_devices || s.module_devices->text != s.persisted_devices.text)
-    fmt::print("  next load    {} (/etc/relax-rmrr/devices)\n", describe(s.persisted_devices));
+    fmt::print("  next load    {} (/etc/relax-rmrr/devices)\n", describe_devices(s.persisted_devices));
   if (s.module)
     fmt::print("  module       {} refcnt {} taint {}{}\n", s.module->initstate,
                s.module->refcnt ? fmt::format("{}", *s.module->refcnt) : std::string("?"), s.module->taint.empty() ? "-" : s.module->taint,
